@@ -1,0 +1,77 @@
+"""Emergency detection: runs first on every message, before any matching.
+
+A missed emergency costs far more than an unneeded "call 999" line, so phrases are matched
+as whole words and also with small typos ("chest pian", "cant breath"): each word of a
+phrase is compared with the word in the same place, so a typo in one long word is
+forgiven but "not eating" never becomes "not breathing".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
+
+from bot.normalise import normalise
+
+TYPO_SCORE = 85.0
+MIN_FUZZY_LENGTH = 5  # shorter words ("fit", "cut", "999") must match exactly
+
+
+class Alarm(StrEnum):
+    EMERGENCY = "emergency"
+    CRISIS = "crisis"  # thoughts of suicide or self-harm: also a crisis line
+
+
+class EmergencyDetector:
+    def __init__(self, phrases: Iterable[str], crisis_phrases: Iterable[str]) -> None:
+        self._phrases: list[tuple[tuple[str, ...], Alarm]] = []
+        for kind, items in ((Alarm.CRISIS, crisis_phrases), (Alarm.EMERGENCY, phrases)):
+            for item in items:
+                words = tuple(normalise(item).split())
+                if words:
+                    self._phrases.append((words, kind))
+
+    def detect(self, text: str) -> Alarm | None:
+        """The alarm raised by normalised `text`, crisis before emergency, or None."""
+        words = text.split()
+        if not words:
+            return None
+        found: Alarm | None = None
+        for phrase, kind in self._phrases:
+            if self._contains(words, phrase):
+                if kind is Alarm.CRISIS:
+                    return kind
+                found = kind
+        return found
+
+    @staticmethod
+    def _contains(words: list[str], phrase: tuple[str, ...]) -> bool:
+        n = len(phrase)
+        glued = "".join(phrase)
+        for start in range(0, len(words)):
+            window = words[start : start + n]
+            if len(window) == n and all(map(_same_word, window, phrase)):
+                return True
+            # "kill my self" / "heartattack": the same letters with spaces elsewhere.
+            for width in (n - 1, n + 1):
+                fits = width >= 1 and start + width <= len(words)
+                if fits and "".join(words[start : start + width]) == glued:
+                    return True
+        return False
+
+
+def _same_word(typed: str, expected: str) -> bool:
+    """Equal, or a small typo: swapped letters ("pian"), or one slip in a long word.
+
+    Short words otherwise match exactly: "hand"/"hang" or "fit"/"bit" differ by one letter.
+    """
+    if typed == expected:
+        return True
+    if len(expected) >= 4 and sorted(typed) == sorted(expected):
+        return Levenshtein.distance(typed, expected, weights=(1, 1, 2)) <= 2  # a transposition
+    if len(expected) < MIN_FUZZY_LENGTH or abs(len(typed) - len(expected)) > 2:
+        return False
+    return fuzz.ratio(typed, expected) >= TYPO_SCORE

@@ -1,0 +1,250 @@
+"""Matching a question against every topic's examples, keywords and title.
+
+People ask the same thing in words no example used, so an exact or nearest-example match
+is not enough: each label (topic, small-talk intent, out-of-scope) is scored by how well
+the question's words and letter groups fit all of that label's phrasings together
+(`_Model`), after rapidfuzz has corrected typos against the known vocabulary; a phrasing
+almost identical to the question (rapidfuzz ratio) also counts on its own.
+
+The index is split by script, so a question in Arabic letters is scored only against
+Arabic-script phrasings: cost grows with one script's share of the catalogue, not with
+every language added. `decide` turns a ranking into an outcome with thresholds learnt
+from the content itself (see `bot.evaluation`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from bot.content import Catalogue
+from bot.normalise import normalise, script_of
+from bot.replies import Outcome
+
+SMALL_TALK_PREFIX = "small-talk:"
+OUT_OF_SCOPE = "out-of-scope"
+KEYWORD_WEIGHT = 3.0  # a curated keyword or title counts as much as three examples
+SMOOTHING = 0.5
+TEMPERATURE = 4.0  # softens the posterior so that score and margin carry confidence
+TYPO_SIMILARITY = 82.0  # rapidfuzz ratio for replacing an unknown word by a known one
+NEAR_COPY = 92.0  # rapidfuzz ratio at which a phrasing counts as the question itself
+MAX_CANDIDATES = 3
+
+
+def is_special(label: str) -> bool:
+    return label == OUT_OF_SCOPE or label.startswith(SMALL_TALK_PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    """One thing a person might type for a label: an example or a title."""
+
+    text: str  # normalised
+    label: str
+    lang: str
+    is_example: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    answer: float = 80.0  # best score needed to answer outright
+    margin: float = 8.0  # lead over the next label needed to answer outright
+    suggest: float = 55.0  # below this nothing fits: fallback to the menu
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    outcome: Outcome
+    label: str | None  # topic id answered, or the small-talk label
+    score: float
+    ranking: tuple[tuple[str, float], ...]  # labels best first (topics and specials)
+
+    def topic_candidates(self, limit: int = MAX_CANDIDATES) -> list[tuple[str, float]]:
+        return [(lab, s) for lab, s in self.ranking if not is_special(lab)][:limit]
+
+
+def features(text: str) -> Counter[str]:
+    """Words, word pairs and character 3/4-grams of a normalised text.
+
+    Character n-grams make "pregnent" share most of its evidence with "pregnant";
+    word pairs keep "home office" apart from "office" and "home".
+    """
+    out: Counter[str] = Counter()
+    words = text.split()
+    for word in words:
+        out["w:" + word] += 1.0
+        padded = f" {word} "
+        for n in (3, 4):
+            for i in range(len(padded) - n + 1):
+                out[padded[i : i + n]] += 0.5
+    for a, b in itertools.pairwise(words):
+        out[f"b:{a} {b}"] += 1.0
+    return out
+
+
+class _Model:
+    """Multinomial naive Bayes over one script's phrasings, with label-specificity weights.
+
+    Every label (topic, small-talk intent, out-of-scope) is a class. A query feature is
+    weighted by log(labels / labels using it), so words every topic shares ("doctor",
+    "free", "papers") count for little and words one topic owns ("hits", "hc2") decide.
+    Counts are kept per phrase so one example can be taken out exactly (leave-one-out).
+    """
+
+    def __init__(self, phrases: list[Phrase], keyword_weight: float) -> None:
+        self.phrases = phrases
+        self.labels = sorted({p.label for p in phrases})
+        self.counts: dict[str, Counter[str]] = {label: Counter() for label in self.labels}
+        self.totals: Counter[str] = Counter()
+        self.phrase_features: list[Counter[str]] = []
+        for phrase in phrases:
+            feats = features(phrase.text)
+            if not phrase.is_example:  # titles and keywords: curated vocabulary
+                feats = Counter({k: v * keyword_weight for k, v in feats.items()})
+            self.phrase_features.append(feats)
+            self.counts[phrase.label].update(feats)
+            self.totals[phrase.label] += sum(feats.values())
+        spread: Counter[str] = Counter()
+        for counter in self.counts.values():
+            spread.update(counter.keys())
+        n_labels = len(self.labels)
+        self.weight = {f: math.log(n_labels / df) for f, df in spread.items()}
+        self.vocabulary = len(self.weight)
+        self.words = sorted({f[2:] for f in self.weight if f.startswith("w:")})
+        self.word_set = frozenset(self.words)
+        self.texts = [p.text for p in phrases]
+        self.index = {id(p): i for i, p in enumerate(phrases)}
+
+    def correct(self, text: str) -> str:
+        """Replace unknown words by the nearest known word (typos), when one is close."""
+        out = []
+        for word in text.split():
+            if len(word) >= 4 and word not in self.word_set and self.words:
+                best = process.extractOne(
+                    word, self.words, scorer=fuzz.ratio, score_cutoff=TYPO_SIMILARITY
+                )
+                if best is not None:
+                    word = best[0]
+            out.append(word)
+        return " ".join(out)
+
+    def posterior(self, query: str, exclude: int | None) -> dict[str, float]:
+        feats = features(query)
+        weighted = {f: v * self.weight[f] for f, v in feats.items() if f in self.weight}
+        if not weighted:
+            return {}
+        alpha, vocab = SMOOTHING, self.vocabulary
+        removed: Counter[str] = Counter()
+        removed_label = None
+        if exclude is not None:
+            removed = self.phrase_features[exclude]
+            removed_label = self.phrases[exclude].label
+        logp: dict[str, float] = {}
+        for label in self.labels:
+            counts = self.counts[label]
+            total = self.totals[label]
+            minus = removed if label == removed_label else None
+            if minus is not None:
+                total -= sum(minus.values())
+            denominator = math.log(total + alpha * vocab)
+            score = 0.0
+            for f, v in weighted.items():
+                c = counts.get(f, 0.0) - (minus.get(f, 0.0) if minus is not None else 0.0)
+                score += v * (math.log(c + alpha) - denominator)
+            logp[label] = score / TEMPERATURE
+        top = max(logp.values())
+        z = sum(math.exp(v - top) for v in logp.values())
+        return {label: 100.0 * math.exp(v - top) / z for label, v in logp.items()}
+
+    def near_copies(self, query: str, exclude: int | None) -> dict[str, float]:
+        """Labels with a phrasing almost identical to the query ("hi", "thank you")."""
+        out: dict[str, float] = {}
+        for _text, score, idx in process.extract(
+            query, self.texts, scorer=fuzz.ratio, limit=5, score_cutoff=NEAR_COPY
+        ):
+            if idx == exclude:
+                continue
+            label = self.phrases[idx].label
+            out[label] = max(out.get(label, 0.0), score)
+        return out
+
+
+class Matcher:
+    """Ranks labels for a question; immutable once built."""
+
+    def __init__(self, phrases: Iterable[Phrase]) -> None:
+        grouped: dict[str, list[Phrase]] = {}
+        for phrase in phrases:
+            grouped.setdefault(script_of(phrase.text) or "other", []).append(phrase)
+        self.models = {script: _Model(items, KEYWORD_WEIGHT) for script, items in grouped.items()}
+
+    @classmethod
+    def from_catalogue(cls, catalogue: Catalogue, extra: Iterable[Phrase] = ()) -> Matcher:
+        return cls(catalogue_phrases(catalogue, extra))
+
+    @property
+    def phrases(self) -> list[Phrase]:
+        return [p for m in self.models.values() for p in m.phrases]
+
+    def rank(self, query: str, *, exclude: Phrase | None = None) -> list[tuple[str, float]]:
+        """Labels with their score (0-100), best first. `query` must be normalised."""
+        model = self.models.get(script_of(query) or "other")
+        if model is None or not query:
+            return []
+        skip = model.index.get(id(exclude)) if exclude is not None else None
+        query = model.correct(query)
+        scores = model.posterior(query, skip)
+        for label, score in model.near_copies(query, skip).items():
+            scores[label] = max(scores.get(label, 0.0), score)
+        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+        return [(label, round(score, 2)) for label, score in ranked if score >= 0.01]
+
+
+def decide(ranking: list[tuple[str, float]], th: Thresholds) -> Match:
+    """Turn a ranking into an outcome; a wrong outright answer costs more than a question."""
+    ranked = tuple(ranking)
+    if not ranked or ranked[0][1] < th.suggest:
+        score = ranked[0][1] if ranked else 0.0
+        return Match(Outcome.FALLBACK, None, score, ranked)
+    label, score = ranked[0]
+    runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+    confident = score >= th.answer and score - runner_up >= th.margin
+    if is_special(label):
+        if confident or (score >= th.answer and is_special(ranked[1][0])):
+            kind = Outcome.OUT_OF_SCOPE if label == OUT_OF_SCOPE else Outcome.SMALL_TALK
+            return Match(kind, label, score, ranked)
+    elif confident:
+        return Match(Outcome.ANSWER, label, score, ranked)
+    topics = [(lab, s) for lab, s in ranked if not is_special(lab) and s >= th.suggest]
+    if not topics:
+        return Match(Outcome.FALLBACK, None, score, ranked)
+    return Match(Outcome.DID_YOU_MEAN, None, score, ranked)
+
+
+def catalogue_phrases(catalogue: Catalogue, extra: Iterable[Phrase] = ()) -> list[Phrase]:
+    """Every English phrasing in the catalogue, plus `extra` (other languages)."""
+    phrases: list[Phrase] = []
+
+    def add(text: str, label: str, is_example: bool, lang: str = "en") -> None:
+        norm = normalise(text)
+        if norm:
+            phrases.append(Phrase(norm, label, lang, is_example))
+
+    for topic in catalogue.topics.values():
+        add(topic.title, topic.id, False)
+        for keyword in topic.keywords:
+            add(keyword, topic.id, False)
+        for example in topic.examples:
+            add(example, topic.id, True)
+    for intent in catalogue.small_talk:
+        for example in intent.examples:
+            add(example, SMALL_TALK_PREFIX + intent.name, True)
+    for example in catalogue.out_of_scope.examples:
+        add(example, OUT_OF_SCOPE, True)
+    phrases.extend(extra)
+    return phrases

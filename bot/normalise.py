@@ -1,0 +1,73 @@
+"""Text normalisation shared by matching, emergency detection and language detection.
+
+People type on cheap phones in many scripts: the same word arrives with different
+Unicode forms, Arabic letter variants, diacritics, Persian digits, stretched letters
+("pleeease") and stray punctuation. Everything compared is first folded by `normalise`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Arabic-script letter variants folded to one form (alef, yeh, kaf, heh families).
+_ARABIC_FOLD = str.maketrans(
+    {
+        "أ": "ا",
+        "إ": "ا",
+        "آ": "ا",
+        "ٱ": "ا",
+        "ى": "ی",
+        "ي": "ی",
+        "ئ": "ی",
+        "ې": "ی",
+        "ۍ": "ی",
+        "ك": "ک",
+        "ڪ": "ک",
+        "ە": "ه",
+        "ہ": "ه",
+        "ھ": "ه",
+        "ۀ": "ه",
+        "ة": "ه",
+        "ؤ": "و",
+        "ـ": None,  # tatweel
+    }
+)
+# Persian (U+06F0..) and Arabic-Indic (U+0660..) digits to ASCII.
+_DIGITS = str.maketrans(
+    {chr(0x06F0 + i): str(i) for i in range(10)} | {chr(0x0660 + i): str(i) for i in range(10)}
+)
+_ARABIC_MARKS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
+_INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad]")
+_APOSTROPHES = re.compile(r"['’`´ʼ]")
+_REPEATS = re.compile(r"([^\W\d_])\1{2,}")  # letters only: "999" stays
+_NON_WORD = re.compile(r"[^\w]+")
+
+
+def normalise(text: str) -> str:
+    """Fold text for comparison: NFKC, casefold, Arabic variants, digits, punctuation, repeats."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = _INVISIBLE.sub("", text)
+    text = text.translate(_DIGITS)
+    text = _ARABIC_MARKS.sub("", text).translate(_ARABIC_FOLD)
+    text = text.replace("&", " and ")
+    text = _APOSTROPHES.sub("", text)
+    text = _REPEATS.sub(r"\1\1", text)
+    text = _NON_WORD.sub(" ", text).replace("_", " ")
+    return " ".join(text.split())
+
+
+def script_of(text: str) -> str | None:
+    """The dominant script of the letters in `text`: latin, arabic, cyrillic, or other."""
+    counts: dict[str, int] = {}
+    for ch in text:
+        if not ch.isalpha():
+            continue
+        name = unicodedata.name(ch, "")
+        script = name.split(" ", 1)[0].lower() if name else "other"
+        if script not in ("latin", "arabic", "cyrillic"):
+            script = "other"
+        counts[script] = counts.get(script, 0) + 1
+    if not counts:
+        return None
+    return max(counts, key=counts.__getitem__)
