@@ -35,7 +35,7 @@ PARAPHRASES = [
     ("is the surcharge paid for every year of my visa", "health-surcharge"),
     ("do i pay for an interpretor at my appointment", "interpreters"),
     ("my husband beats me where can i get help from a doctor", "domestic-abuse"),
-    ("can i get my baby vaccinated at the gp", "children-health"),
+    ("can the school nurse see my son if we have no papers", "children-health"),
     ("i feel depressed all the time and cant sleep", "mental-health"),
     ("is hiv test free for people without status", "infectious-diseases-vaccines"),
 ]
