@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup chat test lint format validate check run bench clean
+.PHONY: setup chat test lint format validate check run bench clean translations coverage
 
 setup: $(STAMP)
 
@@ -40,3 +40,13 @@ run: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Regenerate the template from the code and content, then update every catalogue.
+translations: setup
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k N_ --no-wrap --sort-by-file \
+		--project "NHS rights bot" --copyright-holder "NHS rights bot contributors" \
+		-c TRANSLATORS: -o locales/messages.pot .
+	$(BIN)/pybabel update -i locales/messages.pot -d locales --no-wrap
+
+coverage: setup
+	$(BIN)/python -m bot coverage

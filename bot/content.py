@@ -40,6 +40,7 @@ TOPIC_KEYS = {
     "nations": True,
     "related": True,
     "parent": False,
+    "card": False,
 }
 SOURCE_KEYS = {"title": True, "url": True, "publisher": True}
 
@@ -93,6 +94,7 @@ class Topic:
     nations: tuple[str, ...]
     related: tuple[str, ...]
     parent: str | None = None
+    card: str | None = None  # key facts for reception staff ("show this card")
 
     @property
     def public_id(self) -> str:
@@ -343,6 +345,8 @@ def _load_topic(doc: _Doc, today: dt.date) -> Topic | None:
             )
     related = _string_list(doc, data, node, "related")
     parent = _string(doc, data, node, "parent")
+    card = _string(doc, data, node, "card")
+    _markup(doc, node, "card", card)
     reviewed = data.get("reviewed")
     if "reviewed" in data:
         line = _key_line(node, "reviewed")
@@ -366,6 +370,7 @@ def _load_topic(doc: _Doc, today: dt.date) -> Topic | None:
         nations=nations,
         related=related,
         parent=parent,
+        card=card,
     )
 
 

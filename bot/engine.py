@@ -2,6 +2,10 @@
 
 Telegram, the console, tests and benchmarks all drive this one class, so what a person
 sees is decided here and nowhere else. It holds no per-person state.
+
+Translation happens here too: every answer is translated unit by unit (paragraph or
+bullet); a unit whose translation is missing or out of date is shown in English with a
+note in the person's language, never passed off as current.
 """
 
 from __future__ import annotations
@@ -13,16 +17,32 @@ from babel.dates import format_date
 
 from bot.content import TOPIC_BUTTON_PREFIX, Catalogue, Topic
 from bot.emergency import Alarm, EmergencyDetector
-from bot.i18n import translator
-from bot.langdetect import ENGLISH, LanguageDetector
-from bot.markup import escape
-from bot.matching import MAX_CANDIDATES, SMALL_TALK_PREFIX, Match, Matcher, Thresholds, decide
+from bot.i18n import SOURCE_LANGUAGE, Locales, default_locales
+from bot.langdetect import LanguageDetector
+from bot.markup import escape, join_units, units
+from bot.matching import (
+    MAX_CANDIDATES,
+    OUT_OF_SCOPE,
+    SMALL_TALK_PREFIX,
+    Match,
+    Matcher,
+    Phrase,
+    Thresholds,
+    decide,
+)
 from bot.normalise import normalise
 from bot.replies import Button, Candidate, Outcome, Reply
 
 MENU_BUTTON = "menu"
+CARD_BUTTON_PREFIX = "c:"
+LANGUAGE_BUTTON_PREFIX = "lang:"  # handled by the front end, which stores the choice
 THRESHOLDS_FILE = "thresholds.yaml"
 MAX_QUESTION = 1000  # characters considered; longer messages are cut, never refused
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction; it is translated where it is shown."""
+    return message
 
 
 def load_thresholds(root: Path) -> Thresholds:
@@ -39,20 +59,54 @@ def load_thresholds(root: Path) -> Thresholds:
         return Thresholds()
 
 
+def locale_phrases(catalogue: Catalogue, locales: Locales) -> list[Phrase]:
+    """Native question phrasings of every language, for matching across languages."""
+    phrases: list[Phrase] = []
+    intents = {i.name for i in catalogue.small_talk}
+    for code, data in locales.data.items():
+        examples = data.examples or {}
+
+        def add(text: object, label: str, code: str = code) -> None:
+            norm = normalise(str(text))
+            if norm:
+                phrases.append(Phrase(norm, label, code, True))
+
+        for topic_id, items in (examples.get("topics") or {}).items():
+            if topic_id in catalogue.topics:
+                for item in items or ():
+                    add(item, topic_id)
+        for name, items in (examples.get("small_talk") or {}).items():
+            if name in intents:
+                for item in items or ():
+                    add(item, SMALL_TALK_PREFIX + name)
+        for item in examples.get("out_of_scope") or ():
+            add(item, OUT_OF_SCOPE)
+    return phrases
+
+
 class Engine:
     def __init__(
         self,
         catalogue: Catalogue,
         matcher: Matcher | None = None,
         thresholds: Thresholds | None = None,
+        locales: Locales | None = None,
     ) -> None:
         self.catalogue = catalogue
-        self.matcher = matcher or Matcher.from_catalogue(catalogue)
-        self.thresholds = thresholds or load_thresholds(catalogue.root)
-        self.detector = EmergencyDetector(
-            catalogue.emergency.phrases, catalogue.emergency.crisis_phrases
+        self.locales = locales or default_locales()
+        self.matcher = matcher or Matcher.from_catalogue(
+            catalogue, locale_phrases(catalogue, self.locales)
         )
-        self.languages = LanguageDetector([ENGLISH])
+        self.thresholds = thresholds or load_thresholds(catalogue.root)
+        emergency, crisis = (
+            list(catalogue.emergency.phrases),
+            list(catalogue.emergency.crisis_phrases),
+        )
+        for data in self.locales.data.values():
+            emergency += [str(p) for p in (data.examples or {}).get("emergency") or ()]
+            crisis += [str(p) for p in (data.examples or {}).get("crisis") or ()]
+        self.detector = EmergencyDetector(emergency, crisis)
+        self.languages = LanguageDetector([d.language for d in self.locales.data.values()])
         self._intents = {SMALL_TALK_PREFIX + i.name: i for i in catalogue.small_talk}
 
     # ------------------------------------------------------------------ analysis
@@ -67,60 +121,55 @@ class Engine:
 
     # ------------------------------------------------------------------ replies
 
-    def ask(self, text: str, lang: str = "en") -> Reply:
+    def ask(self, text: str, lang: str = SOURCE_LANGUAGE) -> Reply:
         """Reply to a typed question."""
         match, alarm, detected = self.analyse(text)
         candidates = tuple(Candidate(t, round(s, 1)) for t, s in match.topic_candidates())
         common = {"score": round(match.score, 1), "detected_lang": detected}
+        switch = self._switch_row(detected, lang)
         if alarm is not None:
-            return self._emergency_reply(match, alarm, candidates, lang, common)
+            return self._emergency_reply(match, alarm, candidates, lang, common, switch)
         if match.outcome is Outcome.ANSWER:
             topic = self.catalogue.topics[match.label]
-            return self._topic_reply(topic, lang, Outcome.ANSWER, candidates, **common)
-        if match.outcome is Outcome.SMALL_TALK:
-            intent = self._intents[match.label]
-            return Reply(
-                (intent.reply,),
-                Outcome.SMALL_TALK,
-                lang=lang,
-                buttons=(self._menu_row(lang),),
-                candidates=candidates,
-                **common,
-            )
-        if match.outcome is Outcome.OUT_OF_SCOPE:
-            return Reply(
-                (self.catalogue.out_of_scope.reply,),
-                Outcome.OUT_OF_SCOPE,
-                lang=lang,
-                buttons=(self._menu_row(lang),),
+            return self._topic_reply(topic, lang, Outcome.ANSWER, candidates, switch, **common)
+        _ = self.locales.translations(lang).gettext
+        if match.outcome in (Outcome.SMALL_TALK, Outcome.OUT_OF_SCOPE):
+            if match.outcome is Outcome.SMALL_TALK:
+                source = self._intents[match.label].reply
+            else:
+                source = self.catalogue.out_of_scope.reply
+            text_, stale = self.translate(source, lang)
+            return self._reply(
+                (text_, *self._notes(lang, stale)),
+                match.outcome,
+                lang,
+                buttons=(*switch, self._menu_row(lang)),
                 candidates=candidates,
                 **common,
             )
         if match.outcome is Outcome.DID_YOU_MEAN:
-            _ = translator(lang).gettext
             rows = tuple(
-                (Button(self.catalogue.topics[c.topic].button, self._title(c.topic, lang)),)
+                (Button(self.catalogue.topics[c.topic].button, self.title(c.topic, lang)),)
                 for c in candidates
             )
-            return Reply(
+            return self._reply(
                 (_("Did you mean one of these? Tap a topic, or ask again in other words."),),
                 Outcome.DID_YOU_MEAN,
-                lang=lang,
-                buttons=(*rows, self._menu_row(lang)),
+                lang,
+                buttons=(*switch, *rows, self._menu_row(lang)),
                 candidates=candidates,
                 **common,
             )
-        _ = translator(lang).gettext
-        return Reply(
+        return self._reply(
             (_("Sorry, I did not understand that. Choose a topic, or ask in other words."),),
             Outcome.FALLBACK,
-            lang=lang,
-            buttons=self._menu_buttons(lang),
+            lang,
+            buttons=(*switch, *self._menu_buttons(lang)),
             candidates=candidates,
             **common,
         )
 
-    def press(self, data: str, lang: str = "en") -> Reply:
+    def press(self, data: str, lang: str = SOURCE_LANGUAGE) -> Reply:
         """Reply to a button. Stale or forged data gets a kind 'expired' and the menu."""
         if data == MENU_BUTTON:
             return self.menu(lang)
@@ -128,28 +177,62 @@ class Engine:
             topic = self.catalogue.topics.get(data[len(TOPIC_BUTTON_PREFIX) :])
             if topic is not None:
                 return self._topic_reply(topic, lang, Outcome.ANSWER)
-        _ = translator(lang).gettext
-        return Reply(
+        if data.startswith(CARD_BUTTON_PREFIX):
+            topic = self.catalogue.topics.get(data[len(CARD_BUTTON_PREFIX) :])
+            if topic is not None and topic.card:
+                return self.card(topic.id, lang)
+        _ = self.locales.translations(lang).gettext
+        return self._reply(
             (_("That menu has expired. Here are the topics again."),),
             Outcome.EXPIRED,
-            lang=lang,
+            lang,
             buttons=self._menu_buttons(lang),
         )
 
-    def menu(self, lang: str = "en") -> Reply:
-        _ = translator(lang).gettext
-        return Reply(
+    def menu(self, lang: str = SOURCE_LANGUAGE) -> Reply:
+        _ = self.locales.translations(lang).gettext
+        return self._reply(
             (_("Choose a topic, or type your question in your own words."),),
             Outcome.MENU,
-            lang=lang,
+            lang,
             buttons=self._menu_buttons(lang),
         )
 
-    def topic_reply(self, topic_id: str, lang: str = "en") -> Reply:
+    def topic_reply(self, topic_id: str, lang: str = SOURCE_LANGUAGE) -> Reply:
         """A topic's full answer; KeyError for an unknown id."""
         return self._topic_reply(self.catalogue.topics[topic_id], lang, Outcome.ANSWER)
 
-    def search(self, text: str, lang: str = "en", limit: int = 5) -> list[Topic]:
+    def card(self, topic_id: str, lang: str = SOURCE_LANGUAGE) -> Reply:
+        """'Show this to reception': the key facts in English and in the person's language.
+
+        KeyError for an unknown topic or one without a card.
+        """
+        topic = self.catalogue.topics[topic_id]
+        if not topic.card:
+            raise KeyError(topic_id)
+        _ = self.locales.translations(lang).gettext
+        source = topic.sources[0]
+        blocks = [
+            "**" + _("Show this message to the staff at reception.") + "**",
+            "**For staff (English):**\n" + topic.card,
+        ]
+        if lang != SOURCE_LANGUAGE:
+            translated, stale = self.translate(topic.card, lang)
+            name = self.locales.language(lang).native_name
+            blocks.append(f"**{escape(name)}:**\n{translated}")
+            blocks.extend(self._notes(lang, stale))
+        blocks.append(
+            f"Source: [{escape(source.title)}]({source.url}) ({escape(source.publisher)})"
+        )
+        return self._reply(
+            tuple(blocks),
+            Outcome.ANSWER,
+            lang,
+            topic=topic.public_id,
+            buttons=((Button(topic.button, self.title(topic.id, lang)),), self._menu_row(lang)),
+        )
+
+    def search(self, text: str, lang: str = SOURCE_LANGUAGE, limit: int = 5) -> list[Topic]:
         """Topics for inline mode: best matches first, only real topics."""
         match, _alarm, _detected = self.analyse(text)
         floor = self.thresholds.suggest
@@ -159,20 +242,58 @@ class Engine:
             if score >= floor
         ]
 
-    # ------------------------------------------------------------------ helpers
+    # ------------------------------------------------------------------ translation
+
+    def translate(self, markup: str, lang: str) -> tuple[str, bool]:
+        """Markup in `lang`, unit by unit; True when some unit had to stay in English."""
+        if lang == SOURCE_LANGUAGE:
+            return markup, False
+        translations = self.locales.translations(lang)
+        stale = False
+        pieces = []
+        for unit in units(markup):
+            text = translations.lookup(unit.text)
+            if text is None:
+                stale = True
+                text = unit.text
+            pieces.append((unit, text))
+        return join_units(pieces), stale
+
+    def title(self, topic_id: str, lang: str) -> str:
+        title = self.catalogue.topics[topic_id].title
+        return self.locales.translations(lang).lookup(title) or title
 
     def sources_block(self, topic: Topic, lang: str) -> str:
-        _ = translator(lang).gettext
+        _ = self.locales.translations(lang).gettext
         links = "\n".join(
             f"- [{escape(s.title)}]({s.url}) ({escape(s.publisher)})" for s in topic.sources
         )
-        reviewed = format_date(topic.reviewed, format="long", locale=lang)
+        try:
+            reviewed = format_date(topic.reviewed, format="long", locale=lang)
+        except (ValueError, LookupError):
+            reviewed = topic.reviewed.isoformat()
         return f"**{_('Sources')}**\n{links}\n\n" + _("Last reviewed: {date}").format(
             date=reviewed
         )
 
-    def _title(self, topic_id: str, lang: str) -> str:
-        return self.catalogue.topics[topic_id].title
+    def _notes(self, lang: str, stale: bool) -> tuple[str, ...]:
+        """Honest notes: part shown in English, or a translation nobody has checked yet."""
+        _ = self.locales.translations(lang).gettext
+        notes = []
+        if stale:
+            notes.append(
+                _("Some parts are shown in English because their translation is being updated.")
+            )
+        if self.locales.language(lang).draft:
+            notes.append(
+                _("This translation is a draft: a native speaker has not checked it yet.")
+            )
+        return tuple(notes)
+
+    # ------------------------------------------------------------------ composition
+
+    def _reply(self, blocks: tuple[str, ...], outcome: Outcome, lang: str, **fields) -> Reply:
+        return Reply(blocks, outcome, lang=lang, rtl=self.locales.language(lang).rtl, **fields)
 
     def _topic_reply(
         self,
@@ -180,18 +301,28 @@ class Engine:
         lang: str,
         outcome: Outcome,
         candidates: tuple[Candidate, ...] = (),
+        switch: tuple[tuple[Button, ...], ...] = (),
         **common,
     ) -> Reply:
-        blocks = (f"**{escape(topic.title)}**", topic.answer, self.sources_block(topic, lang))
-        rows = tuple(
-            (Button(self.catalogue.topics[r].button, self._title(r, lang)),) for r in topic.related
+        answer, stale = self.translate(topic.answer, lang)
+        blocks = (
+            f"**{escape(self.title(topic.id, lang))}**",
+            answer,
+            *self._notes(lang, stale),
+            self.sources_block(topic, lang),
         )
-        return Reply(
+        rows = [
+            (Button(self.catalogue.topics[r].button, self.title(r, lang)),) for r in topic.related
+        ]
+        if topic.card:
+            _ = self.locales.translations(lang).gettext
+            rows.insert(0, (Button(CARD_BUTTON_PREFIX + topic.id, _("Show this to staff")),))
+        return self._reply(
             blocks,
             outcome,
-            lang=lang,
+            lang,
             topic=topic.public_id,
-            buttons=(*rows, self._menu_row(lang)),
+            buttons=(*switch, *rows, self._menu_row(lang)),
             candidates=candidates or (Candidate(topic.public_id, 100.0),),
             **common,
         )
@@ -203,48 +334,52 @@ class Engine:
         candidates: tuple[Candidate, ...],
         lang: str,
         common: dict,
+        switch: tuple[tuple[Button, ...], ...],
     ) -> Reply:
         """What to do now first, then the matched answer (or emergency care's)."""
         em = self.catalogue.emergency
-        header = em.crisis_header if alarm is Alarm.CRISIS else em.header
+        header, _stale = self.translate(
+            em.crisis_header if alarm is Alarm.CRISIS else em.header, lang
+        )
         if match.outcome is Outcome.ANSWER:
             topic = self.catalogue.topics[match.label]
         else:
-            crisis_topic = "mental-health" if alarm is Alarm.CRISIS else "emergency-care"
-            topic = self.catalogue.topics.get(crisis_topic) or self.catalogue.topics.get(
+            fallback = "mental-health" if alarm is Alarm.CRISIS else "emergency-care"
+            topic = self.catalogue.topics.get(fallback) or self.catalogue.topics.get(
                 "emergency-care"
             )
-        if topic is None:  # content without the emergency topic: header alone still helps
-            return Reply(
-                (header,),
-                Outcome.ANSWER,
-                lang=lang,
-                emergency=True,
-                crisis=alarm is Alarm.CRISIS,
-                topic="emergency-care",
-                candidates=candidates,
-                **common,
+        fields = {"emergency": True, "crisis": alarm is Alarm.CRISIS, "topic": "emergency-care"}
+        if topic is None:  # content without the emergency topic: the header alone still helps
+            return self._reply(
+                (header,), Outcome.ANSWER, lang, candidates=candidates, **fields, **common
             )
-        body = self._topic_reply(topic, lang, Outcome.ANSWER)
+        body = self._topic_reply(topic, lang, Outcome.ANSWER, switch=switch)
         first = [c for c in candidates if c.topic == topic.public_id]
         rest = [c for c in candidates if c.topic != topic.public_id]
         ordered = tuple(first or [Candidate(topic.public_id, round(match.score, 1))]) + tuple(rest)
-        return Reply(
+        return self._reply(
             (header, *body.blocks),
             Outcome.ANSWER,
-            topic="emergency-care",
-            emergency=True,
-            crisis=alarm is Alarm.CRISIS,
-            lang=lang,
+            lang,
             buttons=body.buttons,
             candidates=ordered[:MAX_CANDIDATES],
+            **fields,
             **common,
         )
 
+    def _switch_row(self, detected: str | None, lang: str) -> tuple[tuple[Button, ...], ...]:
+        """Offer the language a question was written in, when it is not the reply language."""
+        if not detected or detected == lang or not self.locales.is_shipped(detected):
+            return ()
+        _ = self.locales.translations(detected).gettext
+        name = self.locales.language(detected).native_name
+        label = _("Reply in {language}").format(language=name)
+        return ((Button(LANGUAGE_BUTTON_PREFIX + detected, label),),)
+
     def _menu_row(self, lang: str) -> tuple[Button, ...]:
-        _ = translator(lang).gettext
+        _ = self.locales.translations(lang).gettext
         return (Button(MENU_BUTTON, _("All topics")),)
 
     def _menu_buttons(self, lang: str) -> tuple[tuple[Button, ...], ...]:
-        buttons = [Button(t.button, self._title(t.id, lang)) for t in self.catalogue.menu_topics()]
+        buttons = [Button(t.button, self.title(t.id, lang)) for t in self.catalogue.menu_topics()]
         return tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))

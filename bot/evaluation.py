@@ -92,7 +92,7 @@ def tune(trials: list[Trial]) -> Thresholds:
     """Grid search: most correct outright answers with wrong ones at or below 5%."""
     best: tuple[int, int, Thresholds] | None = None
     for answer in range(20, 101, 2):
-        for margin in range(0, 61, 3):
+        for margin in range(0, 91, 3):
             th = Thresholds(float(answer), float(margin), max(10.0, answer - SUGGEST_GAP))
             correct = wrong = 0
             for trial in trials:

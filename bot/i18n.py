@@ -1,15 +1,46 @@
-"""Interface languages: which are offered, and the translator for each.
+"""Languages: which are offered, their gettext catalogues, and their matching data.
 
-Today only English ships; the languages issue adds gettext catalogues under `locales/`.
-Front ends call `translator(lang).gettext(msg)` (bound to `_`) so strings are extractable.
+Translators work with standard gettext files (`locales/<lang>/LC_MESSAGES/messages.po`,
+see TRANSLATING.md). The bot reads the `.po` files at start-up and compiles them in memory,
+so nobody has to remember a compile step and no compiled file is committed. Fuzzy and
+empty entries are never shown as if current: `lookup` returns None for them and the
+caller shows English with a note. Review status lives in `language.yaml`, because
+`pybabel update` drops custom PO headers.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import gettext
-from dataclasses import dataclass
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from babel import Locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from bot.content import Problem
 
 SOURCE_LANGUAGE = "en"
+DOMAIN = "messages"
+CODE_RE = re.compile(r"^[a-z]{2,3}$")
+LANGUAGE_KEYS = {
+    "name": True,
+    "direction": True,
+    "shipped": True,
+    "status": True,
+    "reviewed_by": False,
+    "reviewed_on": False,
+    "detect": False,
+}
+
+
+def default_locales_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "locales"
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,31 +48,253 @@ class Language:
     code: str
     native_name: str
     rtl: bool = False
+    shipped: bool = True
+    status: str = "source"  # source (English), draft, or reviewed
+    reviewed_by: str | None = None
+    reviewed_on: dt.date | None = None
+    letters: str = ""  # letters that mark this language among others of its script
+    words: tuple[str, ...] = ()  # common words that mark it
+
+    @property
+    def draft(self) -> bool:
+        return self.status == "draft"
 
 
-_SHIPPED: dict[str, Language] = {"en": Language("en", "English")}
+ENGLISH = Language(
+    SOURCE_LANGUAGE,
+    "English",
+    words=tuple(
+        [
+            "i",
+            "the",
+            "a",
+            "to",
+            "is",
+            "am",
+            "are",
+            "can",
+            "do",
+            "my",
+            "me",
+            "you",
+            "will",
+            "what",
+            "how",
+            "if",
+            "no",
+            "not",
+            "for",
+            "have",
+            "with",
+            "in",
+            "at",
+            "of",
+            "and",
+            "or",
+            "get",
+            "go",
+            "need",
+            "help",
+            "doctor",
+            "hospital",
+            "pay",
+            "free",
+            "without",
+            "when",
+            "who",
+            "where",
+            "why",
+            "does",
+            "they",
+            "it",
+            "be",
+        ]
+    ),
+)
+
+
+class Translations:
+    """One language's catalogue: gettext for interface strings, lookup for content."""
+
+    def __init__(self, code: str, po_path: Path | None = None) -> None:
+        self.code = code
+        self.current: dict[str, str] = {}
+        self.fuzzy: set[str] = set()
+        self._gnu: gettext.NullTranslations = gettext.NullTranslations()
+        if po_path is None or not po_path.is_file():
+            return
+        with po_path.open("rb") as handle:
+            catalog = read_po(handle, locale=code)
+        for message in catalog:
+            if not message.id or isinstance(message.id, tuple):
+                continue
+            if message.fuzzy:
+                self.fuzzy.add(message.id)
+            elif message.string:
+                self.current[message.id] = message.string
+        buffer = io.BytesIO()
+        write_mo(buffer, catalog, use_fuzzy=False)
+        buffer.seek(0)
+        self._gnu = gettext.GNUTranslations(buffer)
+
+    def gettext(self, message: str) -> str:
+        return self._gnu.gettext(message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self._gnu.ngettext(singular, plural, n)
+
+    def lookup(self, message: str) -> str | None:
+        """The current translation, or None when it is missing or fuzzy."""
+        if self.code == SOURCE_LANGUAGE:
+            return message
+        return self.current.get(message)
+
+
+@dataclass
+class LocaleData:
+    language: Language
+    translations: Translations
+    examples: dict[str, Any] = field(default_factory=dict)
+
+
+class Locales:
+    """Every language under `locales/`, with English as the source."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or default_locales_dir()
+        self.problems: list[Problem] = []
+        self.data: dict[str, LocaleData] = {
+            SOURCE_LANGUAGE: LocaleData(ENGLISH, Translations(SOURCE_LANGUAGE))
+        }
+        if not self.root.is_dir():
+            return
+        for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            self._load(folder)
+
+    # -------------------------------------------------------------- loading
+
+    def _problem(self, path: Path, line: int, message: str) -> None:
+        try:
+            rel = str(path.relative_to(self.root.parent))
+        except ValueError:
+            rel = str(path)
+        self.problems.append(Problem(rel, line, message))
+
+    def _yaml(self, path: Path) -> Any:
+        try:
+            return yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            self._problem(path, mark.line + 1 if mark else 1, f"invalid YAML: {exc}")
+        except OSError as exc:
+            self._problem(path, 1, f"cannot read file: {exc}")
+        return None
+
+    def _load(self, folder: Path) -> None:
+        code = folder.name
+        if not CODE_RE.match(code) or code == SOURCE_LANGUAGE:
+            self._problem(folder, 1, f"'{code}' is not a two- or three-letter language code")
+            return
+        meta_path = folder / "language.yaml"
+        meta = self._yaml(meta_path)
+        if not isinstance(meta, dict):
+            self._problem(meta_path, 1, "language.yaml missing or not a mapping")
+            return
+        for key in meta:
+            if not isinstance(key, str) or key not in LANGUAGE_KEYS:
+                self._problem(meta_path, 1, f"unknown key {key!r}")
+        for key, required in LANGUAGE_KEYS.items():
+            if required and key not in meta:
+                self._problem(meta_path, 1, f"missing key '{key}'")
+        status = meta.get("status")
+        if status not in ("draft", "reviewed"):
+            self._problem(meta_path, 1, "status must be 'draft' or 'reviewed'")
+            status = "draft"
+        reviewed_on = meta.get("reviewed_on")
+        if status == "reviewed" and not (meta.get("reviewed_by") and reviewed_on):
+            self._problem(meta_path, 1, "status 'reviewed' needs reviewed_by and reviewed_on")
+            status = "draft"
+        detect = meta.get("detect") or {}
+        language = Language(
+            code=code,
+            native_name=str(meta.get("name") or code),
+            rtl=meta.get("direction") == "rtl",
+            shipped=meta.get("shipped") is True,
+            status=status,
+            reviewed_by=meta.get("reviewed_by"),
+            reviewed_on=reviewed_on if isinstance(reviewed_on, dt.date) else None,
+            letters=str(detect.get("letters") or ""),
+            words=tuple(str(w) for w in detect.get("words") or ()),
+        )
+        po_path = folder / "LC_MESSAGES" / f"{DOMAIN}.po"
+        try:
+            translations = Translations(code, po_path)
+        except Exception as exc:  # a broken catalogue must not take the bot down
+            self._problem(po_path, 1, f"cannot read catalogue: {exc}")
+            translations = Translations(code)
+        examples_path = folder / "examples.yaml"
+        examples = self._yaml(examples_path) if examples_path.is_file() else {}
+        if not isinstance(examples, dict):
+            self._problem(examples_path, 1, "examples.yaml must be a mapping")
+            examples = {}
+        self.data[code] = LocaleData(language, translations, examples)
+
+    # -------------------------------------------------------------- queries
+
+    def language(self, code: str) -> Language:
+        return self.data[code].language if code in self.data else ENGLISH
+
+    def translations(self, code: str) -> Translations:
+        return self.data[code].translations if code in self.data else self.data["en"].translations
+
+    def shipped(self) -> list[Language]:
+        """Languages offered to people: English first, then by code."""
+        return [d.language for d in self.data.values() if d.language.shipped]
+
+    def is_shipped(self, code: str | None) -> bool:
+        return code in self.data and self.data[code].language.shipped
+
+    def resolve(self, saved: str | None, telegram_code: str | None) -> str:
+        """Reply language: saved choice, else Telegram's primary subtag, else English."""
+        if saved and self.is_shipped(saved):
+            return saved
+        if telegram_code:
+            primary = telegram_code.replace("_", "-").split("-")[0].lower()
+            if self.is_shipped(primary):
+                return primary
+        return SOURCE_LANGUAGE
+
+    def display_name(self, code: str, in_language: str | None = None) -> str:
+        """A language's name from Babel (`Locale.get_display_name`), else language.yaml."""
+        try:
+            name = Locale.parse(code).get_display_name(in_language or code)
+        except (ValueError, LookupError):
+            name = None
+        return name or self.language(code).native_name
+
+
+_default: Locales | None = None
+
+
+def default_locales() -> Locales:
+    global _default
+    if _default is None:
+        _default = Locales()
+    return _default
 
 
 def shipped_languages() -> list[Language]:
-    """Languages offered to people, English first."""
-    return list(_SHIPPED.values())
+    return default_locales().shipped()
 
 
 def is_shipped(code: str | None) -> bool:
-    return code in _SHIPPED
+    return default_locales().is_shipped(code)
 
 
 def resolve_language(saved: str | None, telegram_code: str | None) -> str:
-    """Reply language: saved choice, else the primary subtag of Telegram's code, else English."""
-    if saved and is_shipped(saved):
-        return saved
-    if telegram_code:
-        primary = telegram_code.replace("_", "-").split("-")[0].lower()
-        if is_shipped(primary):
-            return primary
-    return SOURCE_LANGUAGE
+    return default_locales().resolve(saved, telegram_code)
 
 
-def translator(lang: str) -> gettext.NullTranslations:
-    """The catalogue for `lang`; English (the msgids themselves) when there is none."""
-    return gettext.NullTranslations()
+def translator(lang: str) -> Translations:
+    """Interface strings for `lang`: `_ = translator(lang).gettext`."""
+    return default_locales().translations(lang)

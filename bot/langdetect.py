@@ -1,100 +1,49 @@
 """Which language a question is written in, from its letters and common words.
 
 Phones often report English whatever the person types, so the reply language alone is
-not enough. Script narrows the choice; per-language letters and marker words decide it
-(Arabic, Persian, Pashto and Urdu share a script but not all letters). Returns None when
-unsure: a wrong guess would switch someone's language for no reason.
+not enough. Script narrows the choice; each language's marker letters and words (from
+its `language.yaml`) decide it: Arabic, Persian, Pashto and Urdu share a script but not
+all letters (پ چ ژ گ; ټ ډ ړ ښ; ٹ ڈ ڑ ں ے) nor their commonest words. Returns None when
+unsure: a wrong guess would offer someone the wrong language.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
 
-from bot.normalise import script_of
+from bot.i18n import Language
+from bot.normalise import normalise, script_of
 
-
-@dataclass(frozen=True, slots=True)
-class LanguageProfile:
-    code: str
-    script: str
-    letters: frozenset[str] = frozenset()  # letters that only this language uses
-    words: frozenset[str] = frozenset()  # frequent, distinctive words (normalised)
-
-
-ENGLISH = LanguageProfile(
-    "en",
-    "latin",
-    words=frozenset(
-        [
-            "i",
-            "the",
-            "a",
-            "to",
-            "is",
-            "am",
-            "are",
-            "can",
-            "do",
-            "my",
-            "me",
-            "you",
-            "will",
-            "what",
-            "how",
-            "if",
-            "no",
-            "not",
-            "for",
-            "have",
-            "with",
-            "in",
-            "at",
-            "of",
-            "and",
-            "or",
-            "get",
-            "go",
-            "need",
-            "help",
-            "doctor",
-            "hospital",
-            "pay",
-            "free",
-            "without",
-            "when",
-            "who",
-            "where",
-            "why",
-            "does",
-            "they",
-            "am",
-            "it",
-            "be",
-        ]
-    ),
-)
+LETTER_WEIGHT = 3  # one distinctive letter is stronger evidence than one common word
 
 
 class LanguageDetector:
-    def __init__(self, profiles: list[LanguageProfile]) -> None:
-        self.profiles = profiles
+    def __init__(self, languages: Iterable[Language]) -> None:
+        self.profiles: list[tuple[Language, str | None, frozenset[str], frozenset[str]]] = []
+        for lang in languages:
+            words = frozenset(normalise(w) for w in lang.words if normalise(w))
+            script = script_of(lang.letters + " ".join(lang.words))
+            self.profiles.append((lang, script, frozenset(lang.letters), words))
 
     def detect(self, raw: str, norm: str) -> str | None:
         script = script_of(raw)
         if script is None:
             return None
-        candidates = [p for p in self.profiles if p.script == script]
-        if not candidates:
-            return None
         words = set(norm.split())
-        scored = []
-        for p in candidates:
-            score = 3 * sum(1 for ch in raw if ch in p.letters) + len(words & p.words)
-            scored.append((score, p.code))
+        scored: list[tuple[int, str]] = []
+        for lang, lang_script, letters, markers in self.profiles:
+            if lang_script != script:
+                continue
+            score = LETTER_WEIGHT * sum(1 for ch in raw if ch in letters)
+            score += len(words & markers)
+            scored.append((score, lang.code))
+        if not scored:
+            return None
         scored.sort(reverse=True)
         best_score, best = scored[0]
-        if len(scored) == 1:
-            return best if best_score > 0 or script != "latin" else None
-        if best_score == 0 or best_score == scored[1][0]:
+        if best_score == 0:
+            # The only language of a script that is not Latin needs no marker words.
+            return best if len(scored) == 1 and script != "latin" else None
+        if len(scored) > 1 and scored[1][0] == best_score:
             return None
         return best

@@ -92,8 +92,8 @@ def parse(markup: str) -> tuple[Paragraph, ...]:
     return tuple(paragraphs)
 
 
-def _span_html(span: Span) -> str:
-    out = html.escape(span.text, quote=False)
+def _span_html(span: Span, rtl: bool = False) -> str:
+    out = html.escape(isolate_ltr(span.text) if rtl else span.text, quote=False)
     if span.url:
         out = f'<a href="{html.escape(span.url, quote=True)}">{out}</a>'
     if span.bold:
@@ -101,32 +101,38 @@ def _span_html(span: Span) -> str:
     return out
 
 
-def _span_plain(span: Span) -> str:
-    return f"{span.text} ({span.url})" if span.url else span.text
+def _span_plain(span: Span, rtl: bool = False) -> str:
+    text = isolate_ltr(span.text) if rtl else span.text
+    if span.url:
+        return f"{text} ({FSI}{span.url}{PDI})" if rtl else f"{text} ({span.url})"
+    return text
 
 
-def _render(markup: str, span_fn, line_sep: str = "\n") -> list[str]:
+def _render(markup: str, span_fn, rtl: bool = False) -> list[str]:
     out: list[str] = []
     for para in parse(markup):
         lines = []
+        # Only paragraphs with right-to-left letters need isolates; an English fallback
+        # paragraph inside an Arabic reply stays as it is.
+        mixed = rtl and any(_has_rtl(s.text) for line in para.lines for s in line.spans)
         for line in para.lines:
-            body = "".join(span_fn(s) for s in line.spans)
+            body = "".join(span_fn(s, mixed) for s in line.spans)
             lines.append(f"{BULLET} {body}" if line.bullet else body)
-        out.append(line_sep.join(lines))
+        out.append("\n".join(lines))
     return out
 
 
-def to_html_paragraphs(markup: str) -> list[str]:
+def to_html_paragraphs(markup: str, rtl: bool = False) -> list[str]:
     """Telegram HTML, one string per paragraph: each is a safe place to split a message."""
-    return _render(markup, _span_html)
+    return _render(markup, _span_html, rtl)
 
 
-def to_html(markup: str) -> str:
-    return "\n\n".join(to_html_paragraphs(markup))
+def to_html(markup: str, rtl: bool = False) -> str:
+    return "\n\n".join(to_html_paragraphs(markup, rtl))
 
 
-def to_plain(markup: str) -> str:
-    return "\n\n".join(_render(markup, _span_plain))
+def to_plain(markup: str, rtl: bool = False) -> str:
+    return "\n\n".join(_render(markup, _span_plain, rtl))
 
 
 def plain_length(markup: str) -> int:
@@ -138,3 +144,88 @@ def plain_length(markup: str) -> int:
 def escape(text: str) -> str:
     """Make arbitrary text (user input, names) safe to embed in markup."""
     return text.replace("**", "* *").replace("[", "(").replace("]", ")")
+
+
+# --------------------------------------------------------------------------- translation units
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One translatable piece of an answer: a bullet, or the text lines of a paragraph.
+
+    Translators get one msgid per unit, so a typo fixed in one paragraph makes only that
+    paragraph's translation out of date.
+    """
+
+    text: str
+    bullet: bool
+    paragraph: int  # units with the same number belong to one paragraph
+    line: int  # from 0, within the markup
+
+
+def units(markup: str) -> list[Unit]:
+    out: list[Unit] = []
+    paragraph = 0
+    pending: list[str] = []
+    pending_line = 0
+    started = False
+
+    def flush() -> None:
+        nonlocal pending
+        if pending:
+            out.append(Unit("\n".join(pending), False, paragraph, pending_line))
+            pending = []
+
+    for line_no, raw in enumerate(markup.strip("\n").split("\n")):
+        stripped = raw.strip()
+        if not stripped:
+            flush()
+            if started:
+                paragraph += 1
+                started = False
+            continue
+        started = True
+        if stripped.startswith("- "):
+            flush()
+            out.append(Unit(stripped[2:].strip(), True, paragraph, line_no))
+        else:
+            if not pending:
+                pending_line = line_no
+            pending.append(stripped)
+    flush()
+    return out
+
+
+def join_units(items: list[tuple[Unit, str]]) -> str:
+    """Markup again from (unit, text) pairs, keeping the paragraph structure."""
+    paragraphs: dict[int, list[str]] = {}
+    for unit, text in items:
+        paragraphs.setdefault(unit.paragraph, []).append(f"- {text}" if unit.bullet else text)
+    return "\n\n".join("\n".join(lines) for _n, lines in sorted(paragraphs.items()))
+
+
+# --------------------------------------------------------------------------- right to left
+
+FSI, PDI = "\u2068", "\u2069"
+_LTR_RUN = re.compile(
+    r"[A-Za-z0-9\u00c0-\u024f][A-Za-z0-9\u00c0-\u024f&@.,:/+\-'’()£%]*(?:\s+[A-Za-z0-9\u00c0-\u024f£+(][A-Za-z0-9\u00c0-\u024f&@.,:/+\-'’()£%]*)*"
+)
+
+
+def _has_rtl(text: str) -> bool:
+    return any("\u0590" <= ch <= "\u08ff" or "\ufb50" <= ch <= "\ufeff" for ch in text)
+
+
+def isolate_ltr(text: str) -> str:
+    """Wrap left-to-right runs (numbers, phone numbers, English names, URLs) in FSI/PDI.
+
+    In a right-to-left paragraph, isolated runs keep their own direction and no longer
+    decide the paragraph's direction, so "NHS 111" at the start of an Arabic sentence
+    does not flip the whole paragraph to left-to-right.
+    """
+    return _LTR_RUN.sub(
+        lambda m: (
+            f"{FSI}{m.group(0).rstrip('.,:')}{PDI}" + m.group(0)[len(m.group(0).rstrip(".,:")) :]
+        ),
+        text,
+    )

@@ -30,6 +30,7 @@ SMALL_TALK_PREFIX = "small-talk:"
 OUT_OF_SCOPE = "out-of-scope"
 KEYWORD_WEIGHT = 3.0  # a curated keyword or title counts as much as three examples
 SMOOTHING = 0.5
+MASS_BALANCE = 0.5  # 0: labels keep their size, 1: every label weighs the same
 TEMPERATURE = 4.0  # softens the posterior so that score and margin carry confidence
 TYPO_SIMILARITY = 82.0  # rapidfuzz ratio for replacing an unknown word by a known one
 NEAR_COPY = 92.0  # rapidfuzz ratio at which a phrasing counts as the question itself
@@ -114,6 +115,13 @@ class _Model:
             spread.update(counter.keys())
         n_labels = len(self.labels)
         self.weight = {f: math.log(n_labels / df) for f, df in spread.items()}
+        # A label with little text (a greeting) would otherwise be penalised less for
+        # words it has never seen than a topic with many examples; even out the mass.
+        mean = sum(self.totals.values()) / max(1, len(self.totals))
+        self.scale = {
+            label: (mean / self.totals[label]) ** MASS_BALANCE if self.totals[label] else 1.0
+            for label in self.labels
+        }
         self.vocabulary = len(self.weight)
         self.words = sorted({f[2:] for f in self.weight if f.startswith("w:")})
         self.word_set = frozenset(self.words)
@@ -148,14 +156,15 @@ class _Model:
         for label in self.labels:
             counts = self.counts[label]
             total = self.totals[label]
+            scale = self.scale[label]
             minus = removed if label == removed_label else None
             if minus is not None:
                 total -= sum(minus.values())
-            denominator = math.log(total + alpha * vocab)
+            denominator = math.log(total * scale + alpha * vocab)
             score = 0.0
             for f, v in weighted.items():
                 c = counts.get(f, 0.0) - (minus.get(f, 0.0) if minus is not None else 0.0)
-                score += v * (math.log(c + alpha) - denominator)
+                score += v * (math.log(c * scale + alpha) - denominator)
             logp[label] = score / TEMPERATURE
         top = max(logp.values())
         z = sum(math.exp(v - top) for v in logp.values())

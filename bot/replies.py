@@ -55,6 +55,7 @@ class Reply:
     candidates: tuple[Candidate, ...] = ()
     score: float = 0.0
     detected_lang: str | None = None
+    rtl: bool = False  # render with right-to-left isolation (bot.markup.to_html(..., rtl))
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
