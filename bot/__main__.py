@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from bot.content import ContentInvalid, default_content_dir, errors_only, load_catalogue, validate
+from bot.i18n import default_locales_dir
 
 
 def _content_arg(parser: argparse.ArgumentParser) -> None:
@@ -70,6 +71,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"wrong outright answers:   {report.rate('wrong'):.1%} (limit 5%)")
     print(f"missed (fallback/wrong suggestions): {report.rate('missed'):.1%}")
     print()
+    print("Per language (leave-one-out over that language's examples):")
+    for lang in sorted({t.lang for t in trials}):
+        sub = ev.evaluate([t for t in trials if t.lang == lang], current)
+        print(
+            f"  {lang:4} n={sub.total:5}  top-1 {sub.outcomes['top1'] / max(1, sub.total):6.1%}"
+            f"  correct {sub.rate('correct'):6.1%}  wrong {sub.rate('wrong'):5.1%}"
+        )
+    print()
     print("Most frequent confusions (expected -> ranked first):")
     for (expected, got), n in report.confusions.most_common(10):
         print(f"  {n:3}  {expected} -> {got}")
@@ -130,6 +139,20 @@ def _print_held_out(engine, rows: list[tuple[str, str]], path: Path) -> None:
         print(f"  {verdict:7} {expected:28} -> {got:28} {text}")
 
 
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from bot.coverage import extract_messages, measure, report
+    from bot.i18n import Locales
+
+    catalogue = _engine(args.content).catalogue
+    locales = Locales(args.locales)
+    for problem in locales.problems:
+        print(problem)
+    messages = extract_messages(args.content.resolve().parent)
+    text, ok = report(measure(catalogue, locales, messages), verbose=args.verbose)
+    print(text)
+    return 0 if ok and not locales.problems else 1
+
+
 def cmd_match(args: argparse.Namespace) -> int:
     engine = _engine(args.content)
     questions = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
@@ -174,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--held-out", type=Path, action="append", help="also score a file of expected<TAB>text"
     )
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("coverage", help="translation coverage per language; exit 1 if incomplete")
+    _content_arg(p)
+    p.add_argument("--locales", type=Path, default=default_locales_dir())
+    p.add_argument("--verbose", action="store_true", help="list every missing msgid")
+    p.set_defaults(func=cmd_coverage)
 
     p = sub.add_parser("match", help="match questions (arguments, or one per stdin line)")
     _content_arg(p)

@@ -42,8 +42,8 @@ class LanguageDetector:
         scored.sort(reverse=True)
         best_score, best = scored[0]
         if best_score == 0:
-            # The only language of a script that is not Latin needs no marker words.
-            return best if len(scored) == 1 and script != "latin" else None
+            # No evidence: Arabic letters alone could be Persian, Cyrillic could be Russian.
+            return None
         if len(scored) > 1 and scored[1][0] == best_score:
             return None
         return best
