@@ -22,12 +22,12 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/ruff check bot tests
-	$(BIN)/ruff format --check bot tests
+	$(BIN)/ruff check bot tests benchmarks
+	$(BIN)/ruff format --check bot tests benchmarks
 
 format: setup
-	$(BIN)/ruff format bot tests
-	$(BIN)/ruff check --fix bot tests
+	$(BIN)/ruff format bot tests benchmarks
+	$(BIN)/ruff check --fix bot tests benchmarks
 
 validate: setup
 	$(BIN)/python -m bot validate
@@ -37,6 +37,10 @@ check: setup
 
 run: setup
 	$(BIN)/python -m bot run
+
+# Speed against baselines in the same run (never part of `make test`).
+bench: setup
+	$(BIN)/python benchmarks/bench_matcher.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -38,6 +38,7 @@ CARD_BUTTON_PREFIX = "c:"
 LANGUAGE_BUTTON_PREFIX = "lang:"  # handled by the front end, which stores the choice
 THRESHOLDS_FILE = "thresholds.yaml"
 MAX_QUESTION = 1000  # characters considered; longer messages are cut, never refused
+SEARCH_SHARE = 0.5  # inline search lists topics scoring at least this share of the best
 
 
 def N_(message: str) -> str:
@@ -233,14 +234,26 @@ class Engine:
         )
 
     def search(self, text: str, lang: str = SOURCE_LANGUAGE, limit: int = 5) -> list[Topic]:
-        """Topics for inline mode: best matches first, only real topics."""
-        match, _alarm, _detected = self.analyse(text)
-        floor = self.thresholds.suggest
-        return [
-            self.catalogue.topics[label]
-            for label, score in match.topic_candidates(limit)
-            if score >= floor
-        ]
+        """Topics for inline mode, best first.
+
+        A search box is not a conversation: a single word like "gp" should list every
+        topic it fits, so this keeps the topics close to the best one instead of
+        applying the thresholds for answering outright. Nothing is offered for text
+        with no word the catalogue knows.
+        """
+        norm = normalise(text[:MAX_QUESTION])
+        if not self.matcher.known_words(norm):
+            return []
+        ranking = [(lab, s) for lab, s in self.matcher.rank(norm) if lab in self.catalogue.topics]
+        if not ranking:
+            return []
+        floor = ranking[0][1] * SEARCH_SHARE
+        found: list[Topic] = []
+        for label, score in ranking:
+            topic = self.catalogue.topics[label]
+            if score >= floor and topic.public_id not in [t.public_id for t in found]:
+                found.append(topic)
+        return found[:limit]
 
     # ------------------------------------------------------------------ translation
 

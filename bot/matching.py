@@ -200,6 +200,13 @@ class Matcher:
     def phrases(self) -> list[Phrase]:
         return [p for m in self.models.values() for p in m.phrases]
 
+    def known_words(self, query: str) -> int:
+        """How many words of a normalised query the catalogue knows (after typo correction)."""
+        model = self.models.get(script_of(query) or "other")
+        if model is None:
+            return 0
+        return sum(1 for w in model.correct(query).split() if w in model.word_set)
+
     def rank(self, query: str, *, exclude: Phrase | None = None) -> list[tuple[str, float]]:
         """Labels with their score (0-100), best first. `query` must be normalised."""
         model = self.models.get(script_of(query) or "other")

@@ -115,7 +115,9 @@ def test_every_answer_shows_sources_review_date_and_related(engine: Engine) -> N
         assert topic.sources[0].url in text
         assert "Last reviewed:" in text
         datas = [b.data for row in reply.buttons for b in row]
-        assert [f"t:{r}" for r in topic.related] == datas[: len(topic.related)]
+        related = [d for d in datas if d.startswith("t:")]
+        assert [f"t:{r}" for r in topic.related] == related
+        assert ("c:" + topic.id in datas) == bool(topic.card)
         assert datas[-1] == "menu"
         for data in datas:
             assert len(data.encode()) <= MAX_CALLBACK_BYTES
@@ -142,3 +144,10 @@ def test_nonsense_falls_back_to_the_menu(engine: Engine) -> None:
 def test_odd_input_gets_a_reply(engine: Engine, text: str) -> None:
     reply = engine.ask(text)
     assert reply.blocks
+
+
+def test_inline_search_lists_topics_for_one_word(engine: Engine) -> None:
+    assert [t.id for t in engine.search("gp")][:2] == ["gp-registration", "gp-refused"]
+    assert engine.search("hc2")[0].id == "asylum-seeker-health"
+    assert engine.search("qwzx vbnm") == []
+    assert engine.search("") == []

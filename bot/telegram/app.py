@@ -1,0 +1,201 @@
+"""`build_application`: the one place the Telegram application is wired.
+
+Production (`python -m bot run`), the end-to-end tests and the benchmarks all call it, so
+they exercise exactly the same handlers, limits and lifecycle hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+
+from telegram import BotCommand
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    InlineQueryHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.config import Config
+from bot.engine import Engine
+from bot.i18n import SOURCE_LANGUAGE, shipped_languages, translator
+from bot.storage import IDLE_DAYS, GuardedStorage, SQLiteStorage, Storage
+from bot.telegram import handlers as h
+
+log = logging.getLogger("bot.telegram.app")
+
+# Exactly the update types the handlers below handle. Telegram keeps the previous setting
+# when allowed_updates is omitted, so it is always passed explicitly.
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "inline_query", "my_chat_member"]
+PURGE_EVERY_SECONDS = 24 * 60 * 60
+WEBHOOK_MAX_BODY = 1024 * 1024  # Telegram updates are a few KB; refuse anything huge
+MAX_RETRIES_ON_429 = 3
+TELEGRAM_LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
+
+
+def load_engine() -> Engine:
+    """The engine over the shipped content (raises ContentInvalid on content errors)."""
+    from bot.content import default_content_dir, load_catalogue
+
+    return Engine(load_catalogue(default_content_dir()))
+
+
+def command_list(lang: str) -> list[BotCommand]:
+    _ = translator(lang).gettext
+    return [
+        BotCommand("start", _("Start: what I do and the topics")),
+        BotCommand("topics", _("All topics")),
+        BotCommand("language", _("Change the language")),
+        BotCommand("help", _("How to ask a question")),
+        BotCommand("privacy", _("What I store about you")),
+        BotCommand("forget", _("Delete what I store about you")),
+    ]
+
+
+def description(lang: str) -> str:
+    """Shown in an empty chat before /start (at most 512 characters)."""
+    _ = translator(lang).gettext
+    return _(
+        "Free, confidential answers about NHS health care for migrants in the UK: registering "
+        "with a GP, hospital charges, A&E, maternity care, mental health, interpreters and "
+        "more, with links to official sources. I never ask about your immigration status. "
+        "General information, not medical advice: in an emergency call 999."
+    )
+
+
+def short_description(lang: str) -> str:
+    """Shown on the bot's profile and in shared links (at most 120 characters)."""
+    _ = translator(lang).gettext
+    return _("What NHS care migrants in the UK can get, and how. Never asks about your status.")
+
+
+async def register_commands(application: Application) -> None:
+    """Commands and descriptions per shipped language, plus the default (English) set."""
+    bot = application.bot
+    codes: list[str | None] = [None]
+    for language in shipped_languages():
+        if TELEGRAM_LANGUAGE_CODE.match(language.code):
+            codes.append(language.code)
+        else:  # Telegram takes ISO 639-1 only; these people see the default (English) set
+            log.info(
+                "commands for %s: Telegram has no two-letter code, default used", language.code
+            )
+    for code in codes:
+        lang = code or SOURCE_LANGUAGE
+        try:
+            await bot.set_my_commands(command_list(lang), language_code=code)
+            await bot.set_my_description(description(lang), language_code=code)
+            await bot.set_my_short_description(short_description(lang), language_code=code)
+        except TelegramError as exc:  # cosmetic: never stop the bot from starting
+            log.warning("could not register commands for %s (%s)", lang, type(exc).__name__)
+
+
+async def purge_loop(storage: Storage, every: float = PURGE_EVERY_SECONDS) -> None:
+    """Delete rows idle for more than IDLE_DAYS now and then once a day."""
+    while True:
+        removed = await storage.purge_idle(IDLE_DAYS)
+        log.info("purge: removed %d idle row(s)", removed)
+        await asyncio.sleep(every)
+
+
+async def post_init(application: Application) -> None:
+    await register_commands(application)
+    svc: h.Services = application.bot_data["services"]
+    svc.tasks.append(asyncio.create_task(purge_loop(svc.storage), name="purge-idle"))
+
+
+async def post_shutdown(application: Application) -> None:
+    svc: h.Services = application.bot_data["services"]
+    for task in svc.tasks:
+        task.cancel()
+    for task in svc.tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    svc.tasks.clear()
+    await svc.storage.close()
+
+
+def limit_webhook_body(max_bytes: int = WEBHOOK_MAX_BODY) -> None:
+    """PTB's webhook server (tornado) accepts 100 MB bodies by default; cap them."""
+    with contextlib.suppress(ImportError):
+        from tornado.httpserver import HTTPServer
+
+        HTTPServer.configure(None, max_body_size=max_bytes)
+
+
+def add_handlers(application: Application) -> None:
+    new = filters.UpdateType.MESSAGE
+    for name, callback in (
+        ("start", h.start),
+        ("topics", h.topics),
+        ("language", h.language),
+        ("help", h.help_command),
+        ("privacy", h.privacy),
+        ("forget", h.forget),
+    ):
+        application.add_handler(CommandHandler(name, callback, filters=new))
+    application.add_handler(MessageHandler(new & filters.COMMAND, h.unknown_command))
+    application.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, h.on_text))
+    application.add_handler(
+        MessageHandler(filters.UpdateType.EDITED_MESSAGE & filters.TEXT, h.on_edited_text)
+    )
+    application.add_handler(
+        MessageHandler(new & ~filters.TEXT & ~filters.StatusUpdate.ALL, h.on_non_text)
+    )
+    application.add_handler(CallbackQueryHandler(h.on_callback))
+    application.add_handler(InlineQueryHandler(h.on_inline_query))
+    application.add_handler(
+        ChatMemberHandler(h.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER)
+    )
+    application.add_error_handler(h.on_error)
+
+
+def build_application(
+    config: Config, engine: Engine | None = None, *, storage: Storage | None = None
+) -> Application:
+    """The whole bot: handlers, storage, rate limiter, lifecycle hooks.
+
+    `engine` defaults to the shipped content; `storage` to SQLite in BOT_DATA_DIR keyed by
+    BOT_SECRET. Whatever the backend, it is wrapped so that its failures never stop answers.
+    """
+    if engine is None:
+        engine = load_engine()
+    if storage is None:
+        storage = SQLiteStorage.in_dir(config.data_dir, config.hmac_key())
+    builder = (
+        Application.builder()
+        .token(config.token)
+        .base_url(config.api_base_url)
+        .concurrent_updates(True)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+    )
+    if config.rate_limit > 0:
+        builder = builder.rate_limiter(
+            AIORateLimiter(overall_max_rate=config.rate_limit, max_retries=MAX_RETRIES_ON_429)
+        )
+    application = builder.build()
+    application.bot_data["services"] = h.Services(engine=engine, storage=GuardedStorage(storage))
+    add_handlers(application)
+    limit_webhook_body()
+    return application
+
+
+def webhook_kwargs(config: Config, *, listen: str = "0.0.0.0") -> dict:
+    """The arguments for `run_webhook` / `Updater.start_webhook` (tests use the same)."""
+    return {
+        "listen": listen,
+        "port": config.port,
+        "url_path": config.webhook_path(),
+        "webhook_url": config.webhook_url,
+        "secret_token": config.effective_webhook_secret(),
+        "allowed_updates": ALLOWED_UPDATES,
+    }
