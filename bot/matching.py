@@ -34,6 +34,7 @@ MASS_BALANCE = 0.5  # 0: labels keep their size, 1: every label weighs the same
 TEMPERATURE = 4.0  # softens the posterior so that score and margin carry confidence
 TYPO_SIMILARITY = 82.0  # rapidfuzz ratio for replacing an unknown word by a known one
 NEAR_COPY = 92.0  # rapidfuzz ratio at which a phrasing counts as the question itself
+NEAR_COPY_LABELS = 5  # near copies are looked for among this many leading labels
 MAX_CANDIDATES = 3
 
 
@@ -127,25 +128,75 @@ class _Model:
         self.word_set = frozenset(self.words)
         self.texts = [p.text for p in phrases]
         self.index = {id(p): i for i, p in enumerate(phrases)}
+        # Sparse postings for the fast path: a label's log-likelihood is a baseline every
+        # label shares (each feature unseen) plus a correction for each feature it has seen.
+        alpha = SMOOTHING
+        self.log_alpha = math.log(alpha)
+        self.denominator = [
+            math.log(self.totals[lab] * self.scale[lab] + alpha * self.vocabulary)
+            for lab in self.labels
+        ]
+        self.postings: dict[str, list[tuple[int, float]]] = {}
+        for i, label in enumerate(self.labels):
+            scale = self.scale[label]
+            for f, c in self.counts[label].items():
+                delta = math.log(c * scale + alpha) - self.log_alpha
+                self.postings.setdefault(f, []).append((i, delta))
+        # Typo correction compares an unknown word only with known words of similar length.
+        self.words_by_length: dict[int, list[str]] = {}
+        for word in self.words:
+            self.words_by_length.setdefault(len(word), []).append(word)
+        self.texts_by_label: dict[str, list[int]] = {}
+        for i, phrase in enumerate(phrases):
+            self.texts_by_label.setdefault(phrase.label, []).append(i)
 
     def correct(self, text: str) -> str:
         """Replace unknown words by the nearest known word (typos), when one is close."""
         out = []
         for word in text.split():
-            if len(word) >= 4 and word not in self.word_set and self.words:
+            if len(word) >= 4 and word not in self.word_set:
+                near = [
+                    w
+                    for n in range(len(word) - 2, len(word) + 3)
+                    for w in self.words_by_length.get(n, ())
+                ]
                 best = process.extractOne(
-                    word, self.words, scorer=fuzz.ratio, score_cutoff=TYPO_SIMILARITY
+                    word, near, scorer=fuzz.ratio, score_cutoff=TYPO_SIMILARITY
                 )
                 if best is not None:
                     word = best[0]
             out.append(word)
         return " ".join(out)
 
-    def posterior(self, query: str, exclude: int | None) -> dict[str, float]:
+    def posterior(self, query: str, exclude: int | None = None) -> dict[str, float]:
         feats = features(query)
         weighted = {f: v * self.weight[f] for f, v in feats.items() if f in self.weight}
         if not weighted:
             return {}
+        if exclude is None:
+            return self._posterior_sparse(weighted)
+        return self._posterior_dense(weighted, exclude)
+
+    def _posterior_sparse(self, weighted: dict[str, float]) -> dict[str, float]:
+        """The same scores as the dense sum, touching only the labels each feature has."""
+        mass = sum(weighted.values())
+        logp = [mass * (self.log_alpha - den) for den in self.denominator]
+        for f, v in weighted.items():
+            for i, delta in self.postings[f]:
+                logp[i] += v * delta
+        return self._softmax(dict(zip(self.labels, logp, strict=True)))
+
+    @staticmethod
+    def _softmax(logp: dict[str, float]) -> dict[str, float]:
+        top = max(logp.values())
+        exps = {label: math.exp((v - top) / TEMPERATURE) for label, v in logp.items()}
+        z = sum(exps.values())
+        return {label: 100.0 * e / z for label, e in exps.items()}
+
+    def _posterior_dense(
+        self, weighted: dict[str, float], exclude: int | None
+    ) -> dict[str, float]:
+        """Every label, every feature: slower, but can take one phrase out exactly."""
         alpha, vocab = SMOOTHING, self.vocabulary
         removed: Counter[str] = Counter()
         removed_label = None
@@ -165,17 +216,20 @@ class _Model:
             for f, v in weighted.items():
                 c = counts.get(f, 0.0) - (minus.get(f, 0.0) if minus is not None else 0.0)
                 score += v * (math.log(c * scale + alpha) - denominator)
-            logp[label] = score / TEMPERATURE
-        top = max(logp.values())
-        z = sum(math.exp(v - top) for v in logp.values())
-        return {label: 100.0 * math.exp(v - top) / z for label, v in logp.items()}
+            logp[label] = score
+        return self._softmax(logp)
 
-    def near_copies(self, query: str, exclude: int | None) -> dict[str, float]:
-        """Labels with a phrasing almost identical to the query ("hi", "thank you")."""
+    def near_copies(
+        self, query: str, exclude: int | None, labels: Iterable[str]
+    ) -> dict[str, float]:
+        """Which of `labels` have a phrasing almost identical to the query ("thank you")."""
         out: dict[str, float] = {}
-        for _text, score, idx in process.extract(
-            query, self.texts, scorer=fuzz.ratio, limit=5, score_cutoff=NEAR_COPY
+        idxs = [i for label in labels for i in self.texts_by_label.get(label, ())]
+        texts = [self.texts[i] for i in idxs]
+        for _text, score, pos in process.extract(
+            query, texts, scorer=fuzz.ratio, limit=5, score_cutoff=NEAR_COPY
         ):
+            idx = idxs[pos]
             if idx == exclude:
                 continue
             label = self.phrases[idx].label
@@ -215,7 +269,8 @@ class Matcher:
         skip = model.index.get(id(exclude)) if exclude is not None else None
         query = model.correct(query)
         scores = model.posterior(query, skip)
-        for label, score in model.near_copies(query, skip).items():
+        leading = sorted(scores, key=scores.__getitem__, reverse=True)[:NEAR_COPY_LABELS]
+        for label, score in model.near_copies(query, skip, leading).items():
             scores[label] = max(scores.get(label, 0.0), score)
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         return [(label, round(score, 2)) for label, score in ranked if score >= 0.01]

@@ -247,10 +247,25 @@ def test_coverage_reports_and_fails_for_incomplete_shipped_language(
     assert "ERROR de" not in text  # not shipped: reported, not fatal
 
 
-def test_coverage_command_runs() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "coverage"], capture_output=True, text=True, timeout=120
-    )
-    assert "interface" in result.stdout and "answers" in result.stdout
-    assert result.returncode in (0, 1)
+def test_coverage_command_exit_codes(tmp_path: Path) -> None:
+    root = tmp_path / "locales"
+    meta = {"name": "Français", "direction": "ltr", "shipped": False, "status": "draft"}
+    _write_locale(root, "fr", meta, {"All topics": "Tous les sujets"})
+
+    def coverage() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot", "coverage", "--locales", str(root)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    result = coverage()
+    assert result.returncode == 0, result.stdout  # incomplete but not shipped: reported
+    assert "fr    no       draft     interface" in result.stdout
+    meta["shipped"] = True
+    (root / "fr" / "language.yaml").write_text(yaml.safe_dump(meta, allow_unicode=True))
+    result = coverage()
+    assert result.returncode == 1
+    assert "ERROR fr is shipped but has" in result.stdout
     assert "Traceback" not in result.stderr
