@@ -732,3 +732,24 @@ async def test_operator_token_rejected_by_telegram_exits_2(tmp_path: Path) -> No
     assert code == 2, stderr
     assert "Telegram rejected TELEGRAM_BOT_TOKEN" in stderr
     assert "Traceback" not in stderr and TOKEN.split(":")[1] not in stderr
+
+
+# --------------------------------------------------------------------------- staff card
+
+
+async def test_card_command_and_card_button(bot: Harness) -> None:
+    listing = await bot.say(ALICE, "/card")
+    assert "c:gp-registration" in buttons(listing)
+    assert "c:hospital-charges" not in buttons(listing)
+    card = await bot.say(ALICE, "/card gp-registration")
+    assert "For staff (English)" in text_of(card)
+    assert 'href="https://www.bma.org.uk/' in card.params["text"]  # the official source
+    # the same card from the button under the answer, edited in place
+    answer = await bot.say(ALICE, "/start gp-registration")
+    assert "c:gp-registration" in buttons(answer)
+    await bot.press(ALICE, answer.result, "c:gp-registration")
+    edited = bot.api.calls_to("editMessageText", ok=True)[-1]
+    assert "For staff (English)" in edited.params["text"]
+    # a topic without a card, or nonsense, lists the cards again
+    again = await bot.say(ALICE, "/card nonsense")
+    assert "Which card" in text_of(again)

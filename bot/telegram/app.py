@@ -57,6 +57,7 @@ def command_list(lang: str) -> list[BotCommand]:
         BotCommand("help", _("How to ask a question")),
         BotCommand("privacy", _("What I store about you")),
         BotCommand("forget", _("Delete what I store about you")),
+        BotCommand("card", _("A card to show reception staff")),
     ]
 
 
@@ -140,6 +141,7 @@ def add_handlers(application: Application) -> None:
         ("help", h.help_command),
         ("privacy", h.privacy),
         ("forget", h.forget),
+        ("card", h.card),
     ):
         application.add_handler(CommandHandler(name, callback, filters=new))
     application.add_handler(MessageHandler(new & filters.COMMAND, h.unknown_command))

@@ -42,7 +42,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Conflict, Forbidden, NetworkError
 from telegram.ext import ContextTypes
 
-from bot.engine import Engine
+from bot.engine import CARD_BUTTON_PREFIX, Engine
 from bot.i18n import SOURCE_LANGUAGE, is_shipped, resolve_language, shipped_languages, translator
 from bot.markup import escape, to_plain
 from bot.replies import Button, Outcome, Reply
@@ -359,6 +359,29 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Result:
     )
     await send(context, message.chat_id, rendered)
     return ("start-bad-payload" if context.args else "start"), None
+
+
+@traced("command:card")
+async def card(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Result:
+    """/card <topic>: a "show this to reception" card, English beside the person's language."""
+    svc = services(context)
+    lang = await language_of(context, update.effective_user)
+    chat_id = update.effective_message.chat_id
+    wanted = context.args[0].lower() if context.args else ""
+    topic = svc.engine.catalogue.topics.get(wanted)
+    if topic is not None and topic.card:
+        reply = svc.engine.card(topic.id, lang)
+        await send(context, chat_id, render_reply(reply))
+        return "card", topic.id
+    _ = translator(lang).gettext
+    rows = [
+        [Button(CARD_BUTTON_PREFIX + t.id, svc.engine.title(t.id, lang))]
+        for t in svc.engine.catalogue.topics.values()
+        if t.card
+    ]
+    text = _("Which card do you need? Each one shows the key facts in English for the staff.")
+    await send(context, chat_id, render_markup([text], rows))
+    return "card-list", None
 
 
 @traced("command:topics")
