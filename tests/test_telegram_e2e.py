@@ -160,7 +160,7 @@ async def test_startup_registers_commands_and_descriptions(bot: Harness) -> None
     api = bot.api
     assert api.calls_to("getMe", ok=True)
     default = [c["command"] for c in api.commands[("default", "")]]
-    assert default == ["start", "topics", "language", "help", "privacy", "forget"]
+    assert default == ["start", "topics", "language", "help", "privacy", "forget", "card"]
     assert [c["command"] for c in api.commands[("default", "en")]] == default
     assert api.descriptions["en"] and "immigration status" in api.descriptions["en"]
     assert api.short_descriptions["en"]
