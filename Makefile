@@ -19,6 +19,7 @@ chat: setup
 
 test: setup
 	$(BIN)/python -m bot validate
+	$(BIN)/python -m bot coverage
 	$(BIN)/python -m pytest -q
 
 lint: setup
