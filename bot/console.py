@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from bot.engine import Engine
+from bot.engine import LANGUAGE_BUTTON_PREFIX, Engine
 from bot.i18n import translator
 from bot.markup import to_plain
 from bot.replies import Button, Reply
@@ -49,7 +49,12 @@ def chat(engine: Engine, lang: str, stdin: TextIO = sys.stdin, out: TextIO = sys
                 break
             continue
         if line.isdigit() and 1 <= int(line) <= len(buttons):
-            reply = engine.press(buttons[int(line) - 1].data, lang)
+            data = buttons[int(line) - 1].data
+            if data.startswith(LANGUAGE_BUTTON_PREFIX):  # "reply in ...": switch, show the menu
+                lang = data[len(LANGUAGE_BUTTON_PREFIX) :]
+                reply = engine.menu(lang)
+            else:
+                reply = engine.press(data, lang)
         else:
             reply = engine.ask(line, lang)
         text, buttons = render(reply)

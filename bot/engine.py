@@ -61,10 +61,15 @@ def load_thresholds(root: Path) -> Thresholds:
 
 
 def locale_phrases(catalogue: Catalogue, locales: Locales) -> list[Phrase]:
-    """Native question phrasings of every language, for matching across languages."""
+    """Native question phrasings of every shipped language, for matching across languages.
+
+    Languages still being written are left out: their examples have not been checked.
+    """
     phrases: list[Phrase] = []
     intents = {i.name for i in catalogue.small_talk}
     for code, data in locales.data.items():
+        if not data.language.shipped:
+            continue
         examples = data.examples or {}
 
         def add(text: object, label: str, code: str = code) -> None:
@@ -285,9 +290,8 @@ class Engine:
             reviewed = format_date(topic.reviewed, format="long", locale=lang)
         except (ValueError, LookupError):
             reviewed = topic.reviewed.isoformat()
-        return f"**{_('Sources')}**\n{links}\n\n" + _("Last reviewed: {date}").format(
-            date=reviewed
-        )
+        heading = _("Sources")  # not inside an f-string, so pybabel extracts it
+        return f"**{heading}**\n{links}\n\n" + _("Last reviewed: {date}").format(date=reviewed)
 
     def _notes(self, lang: str, stale: bool) -> tuple[str, ...]:
         """Honest notes: part shown in English, or a translation nobody has checked yet."""
@@ -385,7 +389,8 @@ class Engine:
         if not detected or detected == lang or not self.locales.is_shipped(detected):
             return ()
         _ = self.locales.translations(detected).gettext
-        name = self.locales.language(detected).native_name
+        # Babel's name fits inside a sentence ("français"); language.yaml's is a label.
+        name = self.locales.display_name(detected)
         label = _("Reply in {language}").format(language=name)
         return ((Button(LANGUAGE_BUTTON_PREFIX + detected, label),),)
 

@@ -88,23 +88,28 @@ def evaluate(trials: list[Trial], th: Thresholds) -> Report:
     return report
 
 
-def tune(trials: list[Trial]) -> Thresholds:
-    """Grid search: most correct outright answers with wrong ones at or below 5%."""
+def tune(trials: list[Trial], min_language_trials: int = 100) -> Thresholds:
+    """Grid search: most correct outright answers with wrong ones at or below 5%,
+    overall and in every language with enough examples to measure."""
+    groups: dict[str, list[Trial]] = {"": trials}
+    for trial in trials:
+        groups.setdefault(trial.lang, []).append(trial)
+    groups = {k: v for k, v in groups.items() if k == "" or len(v) >= min_language_trials}
     best: tuple[int, int, Thresholds] | None = None
     for answer in range(20, 101, 2):
         for margin in range(0, 91, 3):
             th = Thresholds(float(answer), float(margin), max(10.0, answer - SUGGEST_GAP))
-            correct = wrong = 0
-            for trial in trials:
-                verdict = classify(trial, th)
-                correct += verdict == "correct"
-                wrong += verdict == "wrong"
-            if wrong > MAX_WRONG_RATE * len(trials):
+            verdicts = {id(t): classify(t, th) for t in trials}
+            if any(
+                sum(verdicts[id(t)] == "wrong" for t in group) > MAX_WRONG_RATE * len(group)
+                for group in groups.values()
+            ):
                 continue
-            key = (correct, -wrong, th)
-            if best is None or key[:2] > best[:2]:
-                best = key
-    return best[2] if best else Thresholds(100.0, 30.0, 75.0)
+            correct = sum(v == "correct" for v in verdicts.values())
+            wrong = sum(v == "wrong" for v in verdicts.values())
+            if best is None or (correct, -wrong) > best[:2]:
+                best = (correct, -wrong, th)
+    return best[2] if best else Thresholds(100.0, 90.0, 75.0)
 
 
 def collisions(matcher: Matcher, limit: int = 20) -> list[tuple[Phrase, Phrase, float]]:

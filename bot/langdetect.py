@@ -23,18 +23,19 @@ class LanguageDetector:
         for lang in languages:
             words = frozenset(normalise(w) for w in lang.words if normalise(w))
             script = script_of(lang.letters + " ".join(lang.words))
-            self.profiles.append((lang, script, frozenset(lang.letters), words))
+            self.profiles.append((lang, script, frozenset(lang.letters.casefold()), words))
 
     def detect(self, raw: str, norm: str) -> str | None:
         script = script_of(raw)
         if script is None:
             return None
         words = set(norm.split())
+        folded = raw.casefold()  # "ВІЛ" counts like "віл"
         scored: list[tuple[int, str]] = []
         for lang, lang_script, letters, markers in self.profiles:
             if lang_script != script:
                 continue
-            score = LETTER_WEIGHT * sum(1 for ch in raw if ch in letters)
+            score = LETTER_WEIGHT * sum(1 for ch in folded if ch in letters)
             score += len(words & markers)
             scored.append((score, lang.code))
         if not scored:

@@ -151,3 +151,13 @@ def test_inline_search_lists_topics_for_one_word(engine: Engine) -> None:
     assert engine.search("hc2")[0].id == "asylum-seeker-health"
     assert engine.search("qwzx vbnm") == []
     assert engine.search("") == []
+
+
+def test_arabic_joined_and_does_not_hide_an_emergency() -> None:
+    from bot.emergency import EmergencyDetector
+    from bot.normalise import normalise
+
+    detector = EmergencyDetector(["ما عم يتنفس"], [])
+    assert detector.detect(normalise("ابني وما عم يتنفس")) is not None
+    assert detector.detect(normalise("ابني ما عم يتنفس")) is not None
+    assert detector.detect(normalise("ابني يتنفس")) is None

@@ -184,7 +184,7 @@ def test_cross_language_matching_and_switch_button(engine: Engine) -> None:
     assert reply.topic == "gp-registration" or reply.candidates[0].topic == "gp-registration"
     first_row = reply.buttons[0]
     assert first_row[0].data == "lang:fr"
-    assert first_row[0].label == "Répondre en Français"
+    assert first_row[0].label == "Répondre en français"  # Babel's name, as in a sentence
     same = engine.ask("je veux m'inscrire chez un medecin generaliste", "fr")
     assert all(b.data != "lang:fr" for row in same.buttons for b in row)
 

@@ -43,3 +43,13 @@ def detector() -> LanguageDetector:
 )
 def test_detects_language(detector: LanguageDetector, text: str, lang: str | None) -> None:
     assert detector.detect(text, normalise(text)) == lang
+
+
+def test_capital_letters_count(detector: LanguageDetector) -> None:
+    text = "ЧИ МОЖНА ЗРОБИТИ ТЕСТ НА ВІЛ БЕЗКОШТОВНО"
+    assert detector.detect(text, normalise(text)) == "uk"
+
+
+def test_spanish_accents_are_not_french(detector: LanguageDetector) -> None:
+    text = "¿puedo ir al médico sin papeles?"
+    assert detector.detect(text, normalise(text)) == "es"
