@@ -389,8 +389,11 @@ class Engine:
         if not detected or detected == lang or not self.locales.is_shipped(detected):
             return ()
         _ = self.locales.translations(detected).gettext
-        # Babel's name fits inside a sentence ("français"); language.yaml's is a label.
-        name = self.locales.display_name(detected)
+        # In a sentence Babel's name fits ("français", not "Français"), unless the
+        # language's own name differs (one text for Dari and Farsi: "دری / فارسی").
+        own = self.locales.language(detected).native_name
+        babel_name = self.locales.display_name(detected)
+        name = babel_name if babel_name.casefold() == own.casefold() else own
         label = _("Reply in {language}").format(language=name)
         return ((Button(LANGUAGE_BUTTON_PREFIX + detected, label),),)
 
