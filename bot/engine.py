@@ -127,8 +127,13 @@ class Engine:
 
     # ------------------------------------------------------------------ replies
 
+    def _known(self, lang: str) -> str:
+        """A language the engine can reply in: unknown codes get English, never an error."""
+        return lang if lang in self.locales.data else SOURCE_LANGUAGE
+
     def ask(self, text: str, lang: str = SOURCE_LANGUAGE) -> Reply:
         """Reply to a typed question."""
+        lang = self._known(lang)
         match, alarm, detected = self.analyse(text)
         candidates = tuple(Candidate(t, round(s, 1)) for t, s in match.topic_candidates())
         common = {"score": round(match.score, 1), "detected_lang": detected}
@@ -177,6 +182,7 @@ class Engine:
 
     def press(self, data: str, lang: str = SOURCE_LANGUAGE) -> Reply:
         """Reply to a button. Stale or forged data gets a kind 'expired' and the menu."""
+        lang = self._known(lang)
         if data == MENU_BUTTON:
             return self.menu(lang)
         if data.startswith(TOPIC_BUTTON_PREFIX):
@@ -196,6 +202,7 @@ class Engine:
         )
 
     def menu(self, lang: str = SOURCE_LANGUAGE) -> Reply:
+        lang = self._known(lang)
         _ = self.locales.translations(lang).gettext
         return self._reply(
             (_("Choose a topic, or type your question in your own words."),),
@@ -206,6 +213,7 @@ class Engine:
 
     def topic_reply(self, topic_id: str, lang: str = SOURCE_LANGUAGE) -> Reply:
         """A topic's full answer; KeyError for an unknown id."""
+        lang = self._known(lang)
         return self._topic_reply(self.catalogue.topics[topic_id], lang, Outcome.ANSWER)
 
     def card(self, topic_id: str, lang: str = SOURCE_LANGUAGE) -> Reply:
@@ -213,6 +221,7 @@ class Engine:
 
         KeyError for an unknown topic or one without a card.
         """
+        lang = self._known(lang)
         topic = self.catalogue.topics[topic_id]
         if not topic.card:
             raise KeyError(topic_id)

@@ -88,27 +88,82 @@ def evaluate(trials: list[Trial], th: Thresholds) -> Report:
     return report
 
 
+@dataclass(frozen=True, slots=True)
+class _Summary:
+    """What `classify` needs of a trial, computed once so the grid search is cheap."""
+
+    lang: str
+    s1: float
+    s2: float
+    first_special: bool
+    second_special: bool
+    first_right: bool
+    best_topic: float
+    expected_shown: bool
+
+
+def _summarise(trial: Trial) -> _Summary | None:
+    if not trial.ranking:
+        return None
+    (l1, s1), rest = trial.ranking[0], trial.ranking[1:]
+    l2, s2 = rest[0] if rest else ("", 0.0)
+    topics = [(lab, s) for lab, s in trial.ranking if not is_special(lab)]
+    right = l1 == trial.expected or (
+        l1.startswith("small-talk:") and trial.expected.startswith("small-talk:")
+    )
+    return _Summary(
+        trial.lang,
+        s1,
+        s2,
+        is_special(l1),
+        bool(l2) and is_special(l2),
+        right,
+        topics[0][1] if topics else 0.0,
+        trial.expected in [lab for lab, _s in topics[:3]],
+    )
+
+
+def _fast_verdict(t: _Summary | None, answer: float, margin: float, suggest: float) -> str:
+    """`classify` for a summarised trial (the same rules as `decide`)."""
+    if t is None or t.s1 < suggest:
+        return "missed"
+    confident = t.s1 >= answer and t.s1 - t.s2 >= margin
+    if t.first_special and (confident or (t.s1 >= answer and t.second_special)):
+        return "correct" if t.first_right else "wrong"
+    if not t.first_special and confident:
+        return "correct" if t.first_right else "wrong"
+    if t.best_topic < suggest:
+        return "missed"
+    return "suggested" if t.expected_shown else "missed"
+
+
 def tune(trials: list[Trial], min_language_trials: int = 100) -> Thresholds:
     """Grid search: most correct outright answers with wrong ones at or below 5%,
     overall and in every language with enough examples to measure."""
-    groups: dict[str, list[Trial]] = {"": trials}
-    for trial in trials:
-        groups.setdefault(trial.lang, []).append(trial)
-    groups = {k: v for k, v in groups.items() if k == "" or len(v) >= min_language_trials}
+    summaries = [_summarise(t) for t in trials]
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.lang] = counts.get(t.lang, 0) + 1
+    checked = {lang for lang, n in counts.items() if n >= min_language_trials}
     best: tuple[int, int, Thresholds] | None = None
     for answer in range(20, 101, 2):
+        suggest = max(10.0, answer - SUGGEST_GAP)
         for margin in range(0, 91, 3):
-            th = Thresholds(float(answer), float(margin), max(10.0, answer - SUGGEST_GAP))
-            verdicts = {id(t): classify(t, th) for t in trials}
-            if any(
-                sum(verdicts[id(t)] == "wrong" for t in group) > MAX_WRONG_RATE * len(group)
-                for group in groups.values()
+            correct = wrong = 0
+            wrong_by_lang: dict[str, int] = {}
+            for summary, trial in zip(summaries, trials, strict=True):
+                verdict = _fast_verdict(summary, answer, margin, suggest)
+                if verdict == "correct":
+                    correct += 1
+                elif verdict == "wrong":
+                    wrong += 1
+                    wrong_by_lang[trial.lang] = wrong_by_lang.get(trial.lang, 0) + 1
+            if wrong > MAX_WRONG_RATE * len(trials) or any(
+                wrong_by_lang.get(lang, 0) > MAX_WRONG_RATE * counts[lang] for lang in checked
             ):
                 continue
-            correct = sum(v == "correct" for v in verdicts.values())
-            wrong = sum(v == "wrong" for v in verdicts.values())
             if best is None or (correct, -wrong) > best[:2]:
-                best = (correct, -wrong, th)
+                best = (correct, -wrong, Thresholds(float(answer), float(margin), suggest))
     return best[2] if best else Thresholds(100.0, 90.0, 75.0)
 
 

@@ -173,18 +173,39 @@ class _Model:
         weighted = {f: v * self.weight[f] for f, v in feats.items() if f in self.weight}
         if not weighted:
             return {}
-        if exclude is None:
-            return self._posterior_sparse(weighted)
-        return self._posterior_dense(weighted, exclude)
+        return self._posterior_sparse(weighted, exclude)
 
-    def _posterior_sparse(self, weighted: dict[str, float]) -> dict[str, float]:
-        """The same scores as the dense sum, touching only the labels each feature has."""
+    def _posterior_sparse(
+        self, weighted: dict[str, float], exclude: int | None = None
+    ) -> dict[str, float]:
+        """The same scores as the dense sum, touching only the labels each feature has.
+
+        Taking one phrase out changes only its own label's counts, so for leave-one-out
+        that one label is recomputed exactly and the rest come from the postings.
+        """
         mass = sum(weighted.values())
         logp = [mass * (self.log_alpha - den) for den in self.denominator]
         for f, v in weighted.items():
             for i, delta in self.postings[f]:
                 logp[i] += v * delta
-        return self._softmax(dict(zip(self.labels, logp, strict=True)))
+        scores = dict(zip(self.labels, logp, strict=True))
+        if exclude is not None:
+            label = self.phrases[exclude].label
+            scores[label] = self._label_logp(weighted, label, self.phrase_features[exclude])
+        return self._softmax(scores)
+
+    def _label_logp(
+        self, weighted: dict[str, float], label: str, minus: Counter[str] | None = None
+    ) -> float:
+        """One label's log-likelihood, optionally without one phrase's counts."""
+        alpha, counts, scale = SMOOTHING, self.counts[label], self.scale[label]
+        total = self.totals[label] - (sum(minus.values()) if minus else 0.0)
+        denominator = math.log(total * scale + alpha * self.vocabulary)
+        score = 0.0
+        for f, v in weighted.items():
+            c = counts.get(f, 0.0) - (minus.get(f, 0.0) if minus else 0.0)
+            score += v * (math.log(c * scale + alpha) - denominator)
+        return score
 
     @staticmethod
     def _softmax(logp: dict[str, float]) -> dict[str, float]:
@@ -196,28 +217,18 @@ class _Model:
     def _posterior_dense(
         self, weighted: dict[str, float], exclude: int | None
     ) -> dict[str, float]:
-        """Every label, every feature: slower, but can take one phrase out exactly."""
-        alpha, vocab = SMOOTHING, self.vocabulary
-        removed: Counter[str] = Counter()
-        removed_label = None
-        if exclude is not None:
-            removed = self.phrase_features[exclude]
-            removed_label = self.phrases[exclude].label
-        logp: dict[str, float] = {}
-        for label in self.labels:
-            counts = self.counts[label]
-            total = self.totals[label]
-            scale = self.scale[label]
-            minus = removed if label == removed_label else None
-            if minus is not None:
-                total -= sum(minus.values())
-            denominator = math.log(total * scale + alpha * vocab)
-            score = 0.0
-            for f, v in weighted.items():
-                c = counts.get(f, 0.0) - (minus.get(f, 0.0) if minus is not None else 0.0)
-                score += v * (math.log(c * scale + alpha) - denominator)
-            logp[label] = score
-        return self._softmax(logp)
+        """Every label, every feature: the plain sum the fast path must equal (tests)."""
+        removed_label = self.phrases[exclude].label if exclude is not None else None
+        return self._softmax(
+            {
+                label: self._label_logp(
+                    weighted,
+                    label,
+                    self.phrase_features[exclude] if label == removed_label else None,
+                )
+                for label in self.labels
+            }
+        )
 
     def near_copies(
         self, query: str, exclude: int | None, labels: Iterable[str]

@@ -161,3 +161,11 @@ def test_arabic_joined_and_does_not_hide_an_emergency() -> None:
     assert detector.detect(normalise("ابني وما عم يتنفس")) is not None
     assert detector.detect(normalise("ابني ما عم يتنفس")) is not None
     assert detector.detect(normalise("ابني يتنفس")) is None
+
+
+@pytest.mark.parametrize("lang", ["xx", "", "zz-ZZ", "en"])
+def test_unknown_language_codes_get_english(engine: Engine, lang: str) -> None:
+    assert engine.ask("can i see a gp", lang).lang == "en"
+    assert engine.topic_reply("gp-registration", lang).lang == "en"
+    assert engine.menu(lang).lang == "en"
+    assert engine.press("menu", lang).lang == "en"

@@ -65,3 +65,28 @@ def test_decide_outcomes() -> None:
     # a special label that is not confident never turns into a topic answer
     unsure = decide([("out-of-scope", 55), ("a", 44)], th)
     assert unsure.outcome is Outcome.DID_YOU_MEAN and unsure.label is None
+
+
+def test_fast_threshold_search_uses_the_same_rules_as_decide(matcher: Matcher) -> None:
+    from bot import evaluation as ev
+
+    trials = ev.leave_one_out(matcher)[:400]
+    for answer, margin, suggest in [(20, 0, 10), (50, 30, 25), (80, 60, 55), (100, 90, 75)]:
+        th = Thresholds(answer, margin, suggest)
+        for trial in trials:
+            fast = ev._fast_verdict(ev._summarise(trial), answer, margin, suggest)
+            assert fast == ev.classify(trial, th), (trial.text, th)
+
+
+def test_leave_one_out_sparse_equals_dense(matcher: Matcher) -> None:
+    model = matcher.models["latin"]
+    for idx in range(0, len(model.phrases), 97):
+        weighted = {
+            f: v * model.weight[f]
+            for f, v in features(model.phrases[idx].text).items()
+            if f in model.weight
+        }
+        fast = model._posterior_sparse(weighted, idx)
+        slow = model._posterior_dense(weighted, idx)
+        for label in fast:
+            assert fast[label] == pytest.approx(slow[label], abs=1e-9)
