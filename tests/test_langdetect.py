@@ -53,3 +53,8 @@ def test_capital_letters_count(detector: LanguageDetector) -> None:
 def test_spanish_accents_are_not_french(detector: LanguageDetector) -> None:
     text = "¿puedo ir al médico sin papeles?"
     assert detector.detect(text, normalise(text)) == "es"
+
+
+def test_pashto_typed_on_a_persian_keyboard_is_pashto(detector: LanguageDetector) -> None:
+    text = "زه پاسپورت نه لرم داکتر ته تلی شم"  # پ without Pashto-only letters
+    assert detector.detect(text, normalise(text)) == "ps"
