@@ -21,7 +21,8 @@ import hmac
 import logging
 import os
 import sqlite3
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
@@ -108,9 +109,22 @@ class SQLiteStorage:
         return await loop.run_in_executor(self._executor, self._call, fn)
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._conn is None:
-            self._conn = self._open()
-        return fn(self._conn)
+        for attempt in (1, 2):
+            if self._conn is None:
+                self._conn = self._open()
+            try:
+                return fn(self._conn)
+            except sqlite3.Error as exc:
+                # Start afresh: a connection that saw a corrupt or replaced file keeps
+                # seeing it, and one opened while the file was read-only stays read-only
+                # even once the file is writable again, so that case is retried at once.
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.close()
+                self._conn = None
+                if attempt == 1 and _is_read_only(exc):
+                    continue
+                raise
+        raise AssertionError("unreachable")
 
     def _open(self) -> sqlite3.Connection:
         if not self.path.parent.exists():
@@ -270,20 +284,44 @@ class MemoryStorage:
 class GuardedStorage:
     """Wraps any Storage so that its failures never stop the bot from answering.
 
-    A failing call is logged once (error class only: no ids, no values) until the backend
-    works again, and answers as if nothing were stored: no language, nothing deleted.
+    A failing call answers as if nothing were stored (no language, nothing deleted) and the
+    problem is logged once (error class only: no ids, no values) until storage works again.
+    Reads and writes are watched separately: a read-only or locked file still serves
+    languages while writes fail, without flapping between "failed" and "works again".
+
+    `cooldown`: after a failure, calls of that kind are skipped for this many seconds and
+    then one is tried again. A locked database makes every call wait for SQLite's busy
+    timeout on the storage's single thread; without the pause a busy bot would queue behind
+    it. 0 (the default here) tries every call; the application sets a few seconds.
     """
 
-    def __init__(self, inner: Storage) -> None:
+    def __init__(
+        self,
+        inner: Storage,
+        *,
+        cooldown: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.inner = inner
-        self._failing = False
+        self.cooldown = cooldown
+        self.clock = clock
+        self._down: dict[str, float] = {}  # kind ("read"/"write") -> earliest next try
+        self._reported = False
 
-    async def _guard(self, op: str, coro, default: T) -> T:
+    @property
+    def failing(self) -> bool:
+        return bool(self._down)
+
+    async def _guard(self, kind: str, op: str, call: Callable[[], Awaitable[T]], default: T) -> T:
+        retry_at = self._down.get(kind)
+        if retry_at is not None and self.clock() < retry_at:
+            return default  # still cooling down after a failure: don't wait on it again
         try:
-            result = await coro
+            result = await call()
         except Exception as exc:  # any backend error: locked, read-only, corrupt, network
-            if not self._failing:
-                self._failing = True
+            self._down[kind] = self.clock() + self.cooldown
+            if not self._reported:
+                self._reported = True
                 log.error(
                     "storage %s failed (%s: %s); answering in the default language until "
                     "storage works again",
@@ -292,29 +330,42 @@ class GuardedStorage:
                     _short_reason(exc),
                 )
             return default
-        if self._failing:
-            self._failing = False
-            log.warning("storage works again")
+        if kind in self._down:
+            del self._down[kind]
+            if not self._down and self._reported:
+                self._reported = False
+                log.warning("storage works again")
         return result
 
     async def get_language(self, user_id: int) -> str | None:
-        return await self._guard("read", self.inner.get_language(user_id), None)
+        return await self._guard("read", "read", lambda: self.inner.get_language(user_id), None)
 
     async def set_language(self, user_id: int, lang: str) -> None:
-        await self._guard("write", self.inner.set_language(user_id, lang), None)
+        await self._guard("write", "write", lambda: self.inner.set_language(user_id, lang), None)
 
     async def touch(self, user_id: int) -> None:
-        await self._guard("write", self.inner.touch(user_id), None)
+        await self._guard("write", "write", lambda: self.inner.touch(user_id), None)
 
     async def forget(self, user_id: int) -> bool | None:  # type: ignore[override]
         """True deleted, False nothing stored, None unknown (the backend failed)."""
-        return await self._guard("delete", self.inner.forget(user_id), None)
+        return await self._guard("write", "delete", lambda: self.inner.forget(user_id), None)
 
     async def purge_idle(self, days: int = IDLE_DAYS) -> int:
-        return await self._guard("purge", self.inner.purge_idle(days), 0)
+        return await self._guard("write", "purge", lambda: self.inner.purge_idle(days), 0)
 
     async def close(self) -> None:
-        await self._guard("close", self.inner.close(), None)
+        try:
+            await self.inner.close()
+        except Exception as exc:
+            if not self._reported:
+                log.error("storage close failed (%s)", type(exc).__name__)
+
+
+def _is_read_only(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF == sqlite3.SQLITE_READONLY
+    return "readonly" in str(exc)
 
 
 def _short_reason(exc: Exception) -> str:

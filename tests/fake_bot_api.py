@@ -25,9 +25,13 @@ would fail in production too:
   validates every result (id 1-64 bytes and unique, at most 50, message text as above).
 - `setMyCommands` / `setMyDescription` / `setMyShortDescription` validate like Telegram and
   are kept per language code.
-- Fault injection: `fail(method, status, ...)` (429 with retry_after, 5xx, any 4xx),
-  `block(chat_id)` (403 "bot was blocked by the user" for that chat) and `hold(chat_id)`
-  (calls for that chat hang until the test releases them: a slow Telegram).
+- Fault injection, per method and optionally per chat: `fail(method, status, ...)` (429
+  with retry_after, 5xx, any 4xx), `stall(method)` (no answer until the client gives up:
+  a time-out), `drop(method)` (the connection is closed without an answer), `slow(method,
+  seconds)` (every call answered late), `block(chat_id)` (403 "bot was blocked by the
+  user" for that chat) and `hold(chat_id)` (calls for that chat hang until the test
+  releases them). A stalled or dropped call is not carried out, and is recorded with
+  status 0.
 
 Every call is recorded in `calls` (method, parameters, response) and tests can wait for a
 condition with `wait_for`, never on wall-clock sleeps.
@@ -357,6 +361,8 @@ class Fault:
     retry_after: int | None
     times: int
     chat_id: int | None = None
+    kind: str = "status"  # status | stall | drop | delay
+    seconds: float = 0.0  # for delay
 
 
 @dataclass(frozen=True)
@@ -470,6 +476,28 @@ class FakeBotAPI:
             }.get(status, "Bad Request: injected fault")
         self.faults.append(Fault(method.lower(), status, description, retry_after, times, chat_id))
 
+    def stall(self, method: str, *, times: int = 1, chat_id: int | None = None) -> None:
+        """The next `times` calls of `method` get no answer until the client gives up."""
+        self.faults.append(Fault(method.lower(), 0, "timeout", None, times, chat_id, "stall"))
+
+    def drop(self, method: str, *, times: int = 1, chat_id: int | None = None) -> None:
+        """The next `times` calls of `method` have their connection closed unanswered."""
+        self.faults.append(Fault(method.lower(), 0, "dropped", None, times, chat_id, "drop"))
+
+    def slow(
+        self, method: str, seconds: float, *, times: int = 1_000_000, chat_id: int | None = None
+    ) -> None:
+        """Calls of `method` are answered `seconds` late (a slow Telegram)."""
+        fault = Fault(method.lower(), 0, "slow", None, times, chat_id, "delay", seconds)
+        self.faults.append(fault)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def pending_update_ids(self) -> list[int]:
+        """Updates Telegram still holds: not yet confirmed by a getUpdates offset."""
+        return [u["update_id"] for u in self._queue]
+
     def hold(self, chat_id: int) -> asyncio.Event:
         """Calls for this chat hang until the returned event is set (a slow Telegram)."""
         release = asyncio.Event()
@@ -501,7 +529,8 @@ class FakeBotAPI:
         ]
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
-        """Wait until predicate() is truthy (re-checked after every API call)."""
+        """Wait until predicate() is truthy (re-checked after every API call, and every
+        50 ms for conditions outside the server: a database row, a log line)."""
 
         async def check() -> Any:
             async with self._changed:
@@ -509,7 +538,8 @@ class FakeBotAPI:
                     value = predicate()
                     if value:
                         return value
-                    await self._changed.wait()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), 0.05)
 
         try:
             return await asyncio.wait_for(check(), timeout)
@@ -594,9 +624,18 @@ class FakeBotAPI:
         self.push_update({"message": message})
         return message
 
-    def send_other(self, user: FakeUser, kind: str, *, chat: dict | None = None) -> dict:
-        """A non-text message: photo, voice, sticker, location, document, video_note."""
+    def send_other(
+        self,
+        user: FakeUser,
+        kind: str,
+        *,
+        chat: dict | None = None,
+        caption: str | None = None,
+    ) -> dict:
+        """A non-text message: photo, voice, sticker, location, document, video_note, video,
+        audio, animation, contact, venue, poll, dice (`caption` for the media that have one)."""
         uid = {"file_id": "AgAC-fake-file", "file_unique_id": "AQAD-fake"}
+        location = {"latitude": 51.5072, "longitude": -0.1276}
         payloads: dict[str, dict[str, Any]] = {
             "photo": {"photo": [{**uid, "width": 90, "height": 90}]},
             "voice": {"voice": {**uid, "duration": 3}},
@@ -613,10 +652,76 @@ class FakeBotAPI:
             "location": {"location": {"latitude": 51.5072, "longitude": -0.1276}},
             "document": {"document": {**uid, "file_name": "letter.pdf"}},
             "video_note": {"video_note": {**uid, "length": 240, "duration": 2}},
+            "video": {"video": {**uid, "width": 640, "height": 480, "duration": 5}},
+            "audio": {"audio": {**uid, "duration": 30}},
+            "animation": {"animation": {**uid, "width": 320, "height": 240, "duration": 2}},
+            "contact": {
+                "contact": {"phone_number": "+447700900123", "first_name": "Dr", "user_id": 99}
+            },
+            "venue": {"venue": {"location": location, "title": "Clinic", "address": "1 High St"}},
+            "poll": {
+                "poll": {
+                    "id": "5000001",
+                    "question": "Which GP?",
+                    "options": [
+                        {"text": "North", "voter_count": 0, "persistent_id": "0"},
+                        {"text": "South", "voter_count": 0, "persistent_id": "1"},
+                    ],
+                    "total_voter_count": 0,
+                    "is_closed": False,
+                    "is_anonymous": True,
+                    "type": "regular",
+                    "allows_multiple_answers": False,
+                    "allows_revoting": False,
+                    "members_only": False,
+                }
+            },
+            "dice": {"dice": {"emoji": "🎲", "value": 4}},
         }
-        message = self._new_message(user, chat, **payloads[kind])
+        content = dict(payloads[kind])
+        if caption is not None:
+            content["caption"] = caption
+            entities = self.entities_for(caption)
+            if entities:
+                content["caption_entities"] = entities
+        message = self._new_message(user, chat, **content)
         self.push_update({"message": message})
         return message
+
+    def send_forwarded(self, user: FakeUser, text: str, *, origin: FakeUser | None = None) -> dict:
+        """A text message the person forwarded from someone else (or a channel)."""
+        if origin is not None:
+            forward = {
+                "type": "user",
+                "date": int(time.time()) - 60,
+                "sender_user": origin.to_dict(),
+            }
+        else:
+            forward = {
+                "type": "channel",
+                "date": int(time.time()) - 60,
+                "chat": {"id": -1009876543210, "type": "channel", "title": "NHS news"},
+                "message_id": 77,
+            }
+        content: dict[str, Any] = {"text": text, "forward_origin": forward}
+        entities = self.entities_for(text)
+        if entities:
+            content["entities"] = entities
+        message = self._new_message(user, None, **content)
+        self.push_update({"message": message})
+        return message
+
+    def channel_post(self, text: str, *, edited: bool = False) -> int:
+        """A post in a channel the bot is in (never delivered: not in allowed_updates)."""
+        chat = self._chat({"id": -1009876543210, "type": "channel", "title": "NHS news"})
+        post = {
+            "message_id": self._next_message_id(chat["id"]),
+            "sender_chat": chat,
+            "chat": chat,
+            "date": int(time.time()),
+            "text": text,
+        }
+        return self.push_update({"edited_channel_post" if edited else "channel_post": post})
 
     def edit_text(self, message: dict, text: str) -> dict:
         """The person edits one of their messages."""
@@ -647,7 +752,24 @@ class FakeBotAPI:
         )
         return query_id
 
-    def inline(self, user: FakeUser, query: str) -> str:
+    def press_inline_message(self, user: FakeUser, data: str) -> str:
+        """A button on a message sent via inline mode: no `message`, an inline_message_id."""
+        query_id = str(next(self._query_ids))
+        self.callback_queries[query_id] = False
+        self.push_update(
+            {
+                "callback_query": {
+                    "id": query_id,
+                    "from": user.to_dict(),
+                    "chat_instance": "-8801234567",
+                    "inline_message_id": "AgAAAF-fake-inline-message",
+                    "data": data,
+                }
+            }
+        )
+        return query_id
+
+    def inline(self, user: FakeUser, query: str, *, chat_type: str = "sender") -> str:
         query_id = str(next(self._query_ids))
         self.inline_queries[query_id] = False
         self.push_update(
@@ -657,28 +779,51 @@ class FakeBotAPI:
                     "from": user.to_dict(),
                     "query": query,
                     "offset": "",
-                    "chat_type": "sender",
+                    "chat_type": chat_type,
                 }
             }
         )
         return query_id
 
-    def member_status(self, user: FakeUser, status: str = "kicked") -> int:
-        """The person blocks (kicked) or restarts (member) the bot in their private chat."""
+    def member_status(
+        self, user: FakeUser, status: str = "kicked", *, chat: dict | None = None
+    ) -> int:
+        """The person blocks (kicked) or restarts (member) the bot in their private chat; with
+        `chat`, adds the bot to a group (member, administrator) or removes it (left, kicked)."""
         bot = {
             "id": self.bot_id,
             "is_bot": True,
             "first_name": "NHS rights",
             "username": self.username,
         }
-        old = "member" if status == "kicked" else "kicked"
+        if chat is None:
+            old = "member" if status == "kicked" else "kicked"
+        else:
+            old = "left" if status in ("member", "administrator") else "member"
         new_member: dict[str, Any] = {"user": bot, "status": status}
         if status == "kicked":
             new_member["until_date"] = 0
+        if status == "administrator":
+            new_member.update(
+                {
+                    "can_be_edited": False,
+                    "is_anonymous": False,
+                    "can_manage_chat": True,
+                    "can_delete_messages": False,
+                    "can_manage_video_chats": False,
+                    "can_restrict_members": False,
+                    "can_promote_members": False,
+                    "can_change_info": False,
+                    "can_invite_users": True,
+                    "can_post_stories": False,
+                    "can_edit_stories": False,
+                    "can_delete_stories": False,
+                }
+            )
         return self.push_update(
             {
                 "my_chat_member": {
-                    "chat": self.private_chat(user),
+                    "chat": self._chat(chat) if chat is not None else self.private_chat(user),
                     "from": user.to_dict(),
                     "date": int(time.time()),
                     "old_chat_member": {"user": bot, "status": old},
@@ -749,7 +894,17 @@ class FakeBotAPI:
             handler = getattr(self, f"api_{method.lower()}", None)
             if handler is None:
                 raise ApiError(404, "Not Found")
-            self._check_faults(method, params)
+            for fault in self._check_faults(method, params):
+                if fault.kind == "delay":
+                    await asyncio.sleep(fault.seconds)
+                    continue
+                self.calls.append(Call(method, params, 0, {"ok": False, "fault": fault.kind}))
+                self._notify()
+                if fault.kind == "drop" and request.transport is not None:
+                    request.transport.abort()
+                else:  # stall: wait until the client has given up (or the server stops)
+                    await self._until_client_gone(request)
+                return web.Response(status=504)
             release = self.held.get(params.get("chat_id"))  # type: ignore[arg-type]
             if release is not None and not release.is_set():
                 self.waiting.append(params["chat_id"])
@@ -766,16 +921,35 @@ class FakeBotAPI:
         self._notify()
         return web.json_response(response, status=status)
 
-    def _check_faults(self, method: str, params: dict) -> None:
+    def _check_faults(self, method: str, params: dict) -> list[Fault]:
+        """Raise the first status fault that applies; return delays, stalls and drops."""
         chat_id = params.get("chat_id")
         if chat_id in self.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
+        actions: list[Fault] = []
         for fault in self.faults:
             if fault.method == method.lower() and fault.times > 0:
                 if fault.chat_id is not None and fault.chat_id != chat_id:
                     continue
+                if fault.kind == "delay":
+                    fault.times -= 1
+                    actions.append(fault)
+                    continue
                 fault.times -= 1
-                raise ApiError(fault.status, fault.description, fault.retry_after)
+                if fault.kind == "status":
+                    raise ApiError(fault.status, fault.description, fault.retry_after)
+                actions.append(fault)
+                break
+        return actions
+
+    async def _until_client_gone(self, request: web.Request, limit: float = 60.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while not self._closing and loop.time() < deadline:
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                return
+            await asyncio.sleep(0.02)
 
     # ------------------------------------------------------------------ methods: bot
 

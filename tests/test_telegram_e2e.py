@@ -10,19 +10,11 @@ Waiting is always for a condition, never for a fixed time.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import datetime as dt
 import io
 import json
 import logging
-import os
-import signal
-import socket
-import sqlite3
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -31,127 +23,28 @@ from aiohttp import ClientSession
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fake_bot_api import BOT_USERNAME, TOKEN, Call, FakeBotAPI, FakeUser
+from conftest import (
+    ALICE,
+    BOB,
+    CAROL,
+    GP,
+    SECRET,
+    Harness,
+    buttons,
+    config_for,
+    free_port,
+    operator_env,
+    running_bot,
+    start_operator,
+    stop_operator,
+    text_of,
+)
+from fake_bot_api import BOT_USERNAME, TOKEN, FakeBotAPI
 
-from bot.config import Config
 from bot.engine import Engine
-from bot.storage import DB_FILE, user_key
-from bot.telegram.app import ALLOWED_UPDATES, build_application, load_engine, webhook_kwargs
+from bot.storage import DB_FILE
+from bot.telegram.app import ALLOWED_UPDATES, build_application, webhook_kwargs
 from bot.telegram.logs import setup_logging
-
-SECRET = "e2e-test-secret-0123456789abcdef"
-ROOT = Path(__file__).resolve().parent.parent
-ALICE = FakeUser(424242001, "Amina", "en")
-BOB = FakeUser(424242002, "Bilal", "ar")  # Arabic app, Arabic not shipped yet: English
-CAROL = FakeUser(424242003, "Chen", None)
-GP = "gp-registration"
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return load_engine()
-
-
-@dataclass
-class Harness:
-    api: FakeBotAPI
-    app: object
-    config: Config
-    data_dir: Path
-
-    def stored_keys(self) -> set[str]:
-        path = self.data_dir / DB_FILE
-        if not path.exists():
-            return set()
-        with contextlib.closing(sqlite3.connect(path)) as conn:
-            try:
-                return {row[0] for row in conn.execute("SELECT key FROM people")}
-            except sqlite3.OperationalError:
-                return set()
-
-    def has_row(self, user: FakeUser) -> bool:
-        return user_key(SECRET.encode(), user.id) in self.stored_keys()
-
-    async def say(self, user: FakeUser, text: str, *, chat: dict | None = None) -> Call:
-        """Send a message and return the bot's (last) reply in that chat."""
-        chat_id = (chat or {"id": user.id})["id"]
-        before = len(self.api.sent(chat_id))
-        self.api.send_text(user, text, chat=chat)
-        await self.api.wait_for(lambda: len(self.api.sent(chat_id)) > before)
-        return self.api.sent(chat_id)[-1]
-
-    async def press(self, user: FakeUser, message: dict, data: str) -> str:
-        """Press a button and wait until the query is answered and the bot has finished."""
-        chat_id = message["chat"]["id"]
-        edits = len(self.api.calls_to("editMessageText"))
-        sends = len(self.api.sent(chat_id))
-        query_id = self.api.press(user, message, data)
-        await self.api.wait_for(
-            lambda: (
-                self.api.callback_queries[query_id]
-                and (
-                    len(self.api.calls_to("editMessageText")) > edits
-                    or len(self.api.sent(chat_id)) > sends
-                )
-            )
-        )
-        return query_id
-
-    async def sentinel(self, user: FakeUser = CAROL) -> None:
-        """Updates are handled in order of arrival: once this is answered, earlier ones are."""
-        await self.say(user, "/help")
-
-
-def config_for(api: FakeBotAPI, data_dir: Path, **extra: str) -> Config:
-    env = {
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_API_BASE_URL": api.base_url,
-        "BOT_DATA_DIR": str(data_dir),
-        "BOT_SECRET": SECRET,
-        **extra,
-    }
-    return Config.from_env(env)
-
-
-@contextlib.asynccontextmanager
-async def running_bot(engine: Engine, tmp_path: Path, **env: str) -> AsyncIterator[Harness]:
-    """The production application, polling the fake server (run_polling minus the signals)."""
-    async with FakeBotAPI() as api:
-        config = config_for(api, tmp_path / "data", **env)
-        app = build_application(config, engine)
-        await app.initialize()
-        await app.post_init(app)
-        await app.updater.start_polling(
-            poll_interval=0, timeout=dt.timedelta(seconds=5), allowed_updates=ALLOWED_UPDATES
-        )
-        await app.start()
-        try:
-            yield Harness(api, app, config, tmp_path / "data")
-        finally:
-            await app.updater.stop()
-            await app.stop()
-            await app.post_shutdown(app)
-            await app.shutdown()
-
-
-@pytest.fixture
-async def bot(engine: Engine, tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_bot(engine, tmp_path) as harness:
-        yield harness
-
-
-def buttons(call: Call) -> list[str]:
-    markup = call.result.get("reply_markup") or {}
-    return [
-        b.get("callback_data") or b.get("url")
-        for row in markup.get("inline_keyboard", [])
-        for b in row
-    ]
-
-
-def text_of(call: Call) -> str:
-    return call.result["text"]
-
 
 # --------------------------------------------------------------------------- start-up
 
@@ -562,12 +455,6 @@ async def test_logs_carry_no_text_ids_or_token(engine: Engine, tmp_path: Path) -
 # --------------------------------------------------------------------------- webhook mode
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def test_webhook_mode_with_secret(engine: Engine, tmp_path: Path) -> None:
     async with FakeBotAPI() as api:
         port = free_port()
@@ -618,44 +505,6 @@ async def test_webhook_mode_with_secret(engine: Engine, tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- as an operator
-
-
-def operator_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WEBHOOK_", "BOT_"))
-    }
-    env.pop("PORT", None)
-    env.pop("LOG_LEVEL", None)
-    env.update({"BOT_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1", **extra})
-    return env
-
-
-async def start_operator(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        *args,
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-async def stop_operator(
-    proc: asyncio.subprocess.Process, *, terminate: bool = True
-) -> tuple[int, str]:
-    """SIGTERM (as a platform does on deploy) unless it should exit by itself; collect stderr."""
-    if terminate and proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        _out, err = await asyncio.wait_for(proc.communicate(), 60)
-    except TimeoutError:
-        proc.kill()
-        raise
-    return proc.returncode, err.decode()
 
 
 async def test_operator_polling_round_trip_and_sigterm(tmp_path: Path) -> None:

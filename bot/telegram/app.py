@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from pathlib import Path
 
 from telegram import BotCommand
 from telegram.error import TelegramError
@@ -26,9 +27,12 @@ from telegram.ext import (
 
 from bot.config import Config
 from bot.engine import Engine
-from bot.i18n import SOURCE_LANGUAGE, shipped_languages, translator
+from bot.i18n import SOURCE_LANGUAGE, Locales, default_locales
 from bot.storage import IDLE_DAYS, GuardedStorage, SQLiteStorage, Storage
 from bot.telegram import handlers as h
+from bot.telegram.reload import load_content
+from bot.telegram.request import ResilientRequest, UpdatesRequest
+from bot.telegram.webhook import MAX_BODY, harden_webhook_server
 
 log = logging.getLogger("bot.telegram.app")
 
@@ -36,20 +40,23 @@ log = logging.getLogger("bot.telegram.app")
 # when allowed_updates is omitted, so it is always passed explicitly.
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "inline_query", "my_chat_member"]
 PURGE_EVERY_SECONDS = 24 * 60 * 60
-WEBHOOK_MAX_BODY = 1024 * 1024  # Telegram updates are a few KB; refuse anything huge
+WEBHOOK_MAX_BODY = MAX_BODY  # Telegram updates are a few KB; refuse anything huge
 MAX_RETRIES_ON_429 = 3
+CONNECTION_POOL = 256  # python-telegram-bot's default for concurrent updates
+STORAGE_COOLDOWN_SECONDS = 10.0  # after a storage failure, skip it this long, then retry
 TELEGRAM_LANGUAGE_CODE = re.compile(r"^[a-z]{2}$")
 
 
 def load_engine() -> Engine:
-    """The engine over the shipped content (raises ContentInvalid on content errors)."""
-    from bot.content import default_content_dir, load_catalogue
+    """The engine over the shipped content and translations.
 
-    return Engine(load_catalogue(default_content_dir()))
+    Raises ContentInvalid on any error in content/ or locales/ (see bot.telegram.reload).
+    """
+    return load_content()
 
 
-def command_list(lang: str) -> list[BotCommand]:
-    _ = translator(lang).gettext
+def command_list(lang: str, locales: Locales | None = None) -> list[BotCommand]:
+    _ = (locales or default_locales()).translations(lang).gettext
     return [
         BotCommand("start", _("Start: what I do and the topics")),
         BotCommand("topics", _("All topics")),
@@ -61,9 +68,9 @@ def command_list(lang: str) -> list[BotCommand]:
     ]
 
 
-def description(lang: str) -> str:
+def description(lang: str, locales: Locales | None = None) -> str:
     """Shown in an empty chat before /start (at most 512 characters)."""
-    _ = translator(lang).gettext
+    _ = (locales or default_locales()).translations(lang).gettext
     return _(
         "Free, confidential answers about NHS health care for migrants in the UK: registering "
         "with a GP, hospital charges, A&E, maternity care, mental health, interpreters and "
@@ -72,17 +79,18 @@ def description(lang: str) -> str:
     )
 
 
-def short_description(lang: str) -> str:
+def short_description(lang: str, locales: Locales | None = None) -> str:
     """Shown on the bot's profile and in shared links (at most 120 characters)."""
-    _ = translator(lang).gettext
+    _ = (locales or default_locales()).translations(lang).gettext
     return _("What NHS care migrants in the UK can get, and how. Never asks about your status.")
 
 
 async def register_commands(application: Application) -> None:
     """Commands and descriptions per shipped language, plus the default (English) set."""
     bot = application.bot
+    locales = application.bot_data["services"].engine.locales
     codes: list[str | None] = [None]
-    for language in shipped_languages():
+    for language in locales.shipped():
         if TELEGRAM_LANGUAGE_CODE.match(language.code):
             codes.append(language.code)
         else:  # Telegram takes ISO 639-1 only; these people see the default (English) set
@@ -92,9 +100,11 @@ async def register_commands(application: Application) -> None:
     for code in codes:
         lang = code or SOURCE_LANGUAGE
         try:
-            await bot.set_my_commands(command_list(lang), language_code=code)
-            await bot.set_my_description(description(lang), language_code=code)
-            await bot.set_my_short_description(short_description(lang), language_code=code)
+            await bot.set_my_commands(command_list(lang, locales), language_code=code)
+            await bot.set_my_description(description(lang, locales), language_code=code)
+            await bot.set_my_short_description(
+                short_description(lang, locales), language_code=code
+            )
         except TelegramError as exc:  # cosmetic: never stop the bot from starting
             log.warning("could not register commands for %s (%s)", lang, type(exc).__name__)
 
@@ -125,11 +135,8 @@ async def post_shutdown(application: Application) -> None:
 
 
 def limit_webhook_body(max_bytes: int = WEBHOOK_MAX_BODY) -> None:
-    """PTB's webhook server (tornado) accepts 100 MB bodies by default; cap them."""
-    with contextlib.suppress(ImportError):
-        from tornado.httpserver import HTTPServer
-
-        HTTPServer.configure(None, max_body_size=max_bytes)
+    """PTB's webhook server: bodies capped, strict handler (see bot.telegram.webhook)."""
+    harden_webhook_server(max_bytes)
 
 
 def add_handlers(application: Application) -> None:
@@ -161,31 +168,60 @@ def add_handlers(application: Application) -> None:
 
 
 def build_application(
-    config: Config, engine: Engine | None = None, *, storage: Storage | None = None
+    config: Config,
+    engine: Engine | None = None,
+    *,
+    storage: Storage | None = None,
+    content_dir: Path | None = None,
+    locales_dir: Path | None = None,
+    read_timeout: float | None = None,
 ) -> Application:
-    """The whole bot: handlers, storage, rate limiter, lifecycle hooks.
+    """The whole bot: handlers, storage, rate limiter, retries, lifecycle hooks.
 
-    `engine` defaults to the shipped content; `storage` to SQLite in BOT_DATA_DIR keyed by
-    BOT_SECRET. Whatever the backend, it is wrapped so that its failures never stop answers.
+    `engine` defaults to the content in `content_dir` and `locales_dir` (the shipped ones by
+    default; a reload reads them again); `storage` to SQLite in BOT_DATA_DIR keyed by
+    BOT_SECRET. Whatever the backend, it is wrapped in GuardedStorage (unless it is one
+    already) so that its failures never stop answers. `read_timeout` (seconds to wait for
+    Telegram's answer) keeps PTB's default unless given.
+
+    429 "Too Many Requests" is retried by the AIORateLimiter (after the wait Telegram asks
+    for), or by `ResilientRequest` when the limiter is off; 5xx, time-outs and dropped
+    connections by `ResilientRequest`; getUpdates by PTB's own polling loop.
     """
     if engine is None:
-        engine = load_engine()
+        engine = load_content(content_dir, locales_dir)
     if storage is None:
         storage = SQLiteStorage.in_dir(config.data_dir, config.hmac_key())
+    limiter = config.rate_limit > 0
+    timeouts = {} if read_timeout is None else {"read_timeout": read_timeout}
+    request = ResilientRequest(
+        retry_429=not limiter, connection_pool_size=CONNECTION_POOL, **timeouts
+    )
     builder = (
         Application.builder()
         .token(config.token)
         .base_url(config.api_base_url)
+        .request(request)
+        .get_updates_request(UpdatesRequest(connection_pool_size=1, **timeouts))
         .concurrent_updates(True)
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
-    if config.rate_limit > 0:
+    if limiter:
         builder = builder.rate_limiter(
             AIORateLimiter(overall_max_rate=config.rate_limit, max_retries=MAX_RETRIES_ON_429)
         )
     application = builder.build()
-    application.bot_data["services"] = h.Services(engine=engine, storage=GuardedStorage(storage))
+    application.bot_data["services"] = h.Services(
+        engine=engine,
+        storage=(
+            storage
+            if isinstance(storage, GuardedStorage)
+            else GuardedStorage(storage, cooldown=STORAGE_COOLDOWN_SECONDS)
+        ),
+        content_dir=content_dir,
+        locales_dir=locales_dir,
+    )
     add_handlers(application)
     limit_webhook_body()
     return application

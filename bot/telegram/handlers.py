@@ -16,6 +16,7 @@ outcome, the topic id and the time taken.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -23,6 +24,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from telegram import (
     Chat,
@@ -43,7 +45,7 @@ from telegram.error import BadRequest, Conflict, Forbidden, NetworkError
 from telegram.ext import ContextTypes
 
 from bot.engine import CARD_BUTTON_PREFIX, Engine
-from bot.i18n import SOURCE_LANGUAGE, is_shipped, resolve_language, shipped_languages, translator
+from bot.i18n import SOURCE_LANGUAGE, Locales
 from bot.markup import escape, to_plain
 from bot.replies import Button, Outcome, Reply
 from bot.storage import IDLE_DAYS, Storage
@@ -67,9 +69,12 @@ _PRIVATE = Chat.PRIVATE
 class Services:
     """Everything handlers need, kept in `application.bot_data["services"]`."""
 
-    engine: Engine
+    engine: Engine  # replaced as a whole when the content is reloaded (SIGHUP)
     storage: Storage
     tasks: list = field(default_factory=list)
+    content_dir: Path | None = None  # None: the shipped content/ and locales/
+    locales_dir: Path | None = None
+    reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
@@ -105,15 +110,22 @@ def traced(kind: str) -> Callable[[Handler], Callable[..., Awaitable[None]]]:
     return decorate
 
 
-async def language_of(context: ContextTypes.DEFAULT_TYPE, user: User | None) -> str:
-    """Stored choice, then Telegram's language_code, then English; marks the row active."""
+async def language_of(
+    context: ContextTypes.DEFAULT_TYPE, user: User | None, engine: Engine | None = None
+) -> str:
+    """Stored choice, then Telegram's language_code, then English; marks the row active.
+
+    Languages come from the engine's locales, so a content reload (SIGHUP) that ships a
+    language takes effect at once.
+    """
     if user is None:
         return SOURCE_LANGUAGE
-    storage = services(context).storage
-    saved = await storage.get_language(user.id)
+    svc = services(context)
+    locales = (engine or svc.engine).locales
+    saved = await svc.storage.get_language(user.id)
     if saved is not None:
-        await storage.touch(user.id)
-    return resolve_language(saved, user.language_code)
+        await svc.storage.touch(user.id)
+    return locales.resolve(saved, user.language_code)
 
 
 async def send(
@@ -221,16 +233,16 @@ def parse_start_payload(
     return None, None
 
 
-def language_button(lang: str) -> Button:
-    _ = translator(lang).gettext
+def language_button(locales: Locales, lang: str) -> Button:
+    _ = locales.translations(lang).gettext
     return Button(LANG_MENU, "🌐 " + _("Language"))
 
 
 # --------------------------------------------------------------------------- texts
 
 
-def greeting_blocks(lang: str) -> list[str]:
-    _ = translator(lang).gettext
+def greeting_blocks(locales: Locales, lang: str) -> list[str]:
+    _ = locales.translations(lang).gettext
     return [
         _(
             "**Hello! I explain what NHS health care you can get in the UK, and how to get "
@@ -240,8 +252,8 @@ def greeting_blocks(lang: str) -> list[str]:
     ]
 
 
-def help_blocks(lang: str, username: str) -> list[str]:
-    _ = translator(lang).gettext
+def help_blocks(locales: Locales, lang: str, username: str) -> list[str]:
+    _ = locales.translations(lang).gettext
     return [
         _("**How to use me**"),
         _(
@@ -262,8 +274,8 @@ def help_blocks(lang: str, username: str) -> list[str]:
     ]
 
 
-def privacy_blocks(lang: str) -> list[str]:
-    _ = translator(lang).gettext
+def privacy_blocks(locales: Locales, lang: str) -> list[str]:
+    _ = locales.translations(lang).gettext
     return [
         _("**What I store about you**"),
         _(
@@ -285,8 +297,8 @@ def privacy_blocks(lang: str) -> list[str]:
     ]
 
 
-def non_text_blocks(lang: str) -> list[str]:
-    _ = translator(lang).gettext
+def non_text_blocks(locales: Locales, lang: str) -> list[str]:
+    _ = locales.translations(lang).gettext
     return [
         _(
             "Sorry, I can only read text messages. Please type your question, or choose a "
@@ -295,18 +307,18 @@ def non_text_blocks(lang: str) -> list[str]:
     ]
 
 
-def unknown_command_blocks(lang: str) -> list[str]:
-    _ = translator(lang).gettext
+def unknown_command_blocks(locales: Locales, lang: str) -> list[str]:
+    _ = locales.translations(lang).gettext
     return [_("I do not know that command. Type your question, or choose a topic below.")]
 
 
-def apology_blocks(lang: str) -> list[str]:
-    _ = translator(lang).gettext
+def apology_blocks(locales: Locales, lang: str) -> list[str]:
+    _ = locales.translations(lang).gettext
     return [_("Sorry, something went wrong on my side. Please try again, or choose a topic.")]
 
 
-def language_menu(lang: str) -> Rendered:
-    _ = translator(lang).gettext
+def language_menu(locales: Locales, lang: str) -> Rendered:
+    _ = locales.translations(lang).gettext
     rows = [
         [
             Button(
@@ -314,7 +326,7 @@ def language_menu(lang: str) -> Rendered:
                 ("✓ " if language.code == lang else "") + language.native_name,
             )
         ]
-        for language in shipped_languages()
+        for language in locales.shipped()
     ]
     return render_markup([_("Choose your language:")], rows)
 
@@ -323,9 +335,9 @@ def language_menu(lang: str) -> Rendered:
 
 
 def _with_menu(
-    services_: Services, lang: str, blocks: list[str], extra: Sequence[Sequence[Button]] = ()
+    engine: Engine, lang: str, blocks: list[str], extra: Sequence[Sequence[Button]] = ()
 ) -> Rendered:
-    menu = services_.engine.menu(lang)
+    menu = engine.menu(lang)
     return render_reply(
         Reply((), menu.outcome, lang=lang, buttons=menu.buttons),
         before=blocks,
@@ -337,25 +349,27 @@ def _with_menu(
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Result:
     """/start, /start <topic> and /start <topic>-<lang> (deep links from posters)."""
     message = update.effective_message
-    svc = services(context)
-    lang = await language_of(context, update.effective_user)
+    engine = services(context).engine
+    locales = engine.locales
+    lang = await language_of(context, update.effective_user, engine)
     if context.args:
-        topic, link_lang = parse_start_payload(context.args[0], svc.engine.catalogue.topics)
+        topic, link_lang = parse_start_payload(context.args[0], engine.catalogue.topics)
         if topic is not None:
             if link_lang is not None:  # the poster's language, if it ships; else theirs
                 primary = link_lang.split("-")[0]
-                if is_shipped(link_lang):
+                if locales.is_shipped(link_lang):
                     lang = link_lang
-                elif is_shipped(primary):
+                elif locales.is_shipped(primary):
                     lang = primary
-            reply = svc.engine.topic_reply(topic, lang)
-            await send(
-                context, message.chat_id, render_reply(reply, extra_rows=[[language_button(lang)]])
-            )
+            reply = engine.topic_reply(topic, lang)
+            extra = [[language_button(locales, lang)]]
+            await send(context, message.chat_id, render_reply(reply, extra_rows=extra))
             return "deep-link", reply.topic
-    menu = svc.engine.menu(lang)
+    menu = engine.menu(lang)
     rendered = render_reply(
-        menu, before=greeting_blocks(lang), extra_rows=[[language_button(lang)]]
+        menu,
+        before=greeting_blocks(locales, lang),
+        extra_rows=[[language_button(locales, lang)]],
     )
     await send(context, message.chat_id, rendered)
     return ("start-bad-payload" if context.args else "start"), None
@@ -364,19 +378,19 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Result:
 @traced("command:card")
 async def card(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Result:
     """/card <topic>: a "show this to reception" card, English beside the person's language."""
-    svc = services(context)
-    lang = await language_of(context, update.effective_user)
+    engine = services(context).engine
+    lang = await language_of(context, update.effective_user, engine)
     chat_id = update.effective_message.chat_id
     wanted = context.args[0].lower() if context.args else ""
-    topic = svc.engine.catalogue.topics.get(wanted)
+    topic = engine.catalogue.topics.get(wanted)
     if topic is not None and topic.card:
-        reply = svc.engine.card(topic.id, lang)
+        reply = engine.card(topic.id, lang)
         await send(context, chat_id, render_reply(reply))
         return "card", topic.id
-    _ = translator(lang).gettext
+    _ = engine.locales.translations(lang).gettext
     rows = [
-        [Button(CARD_BUTTON_PREFIX + t.id, svc.engine.title(t.id, lang))]
-        for t in svc.engine.catalogue.topics.values()
+        [Button(CARD_BUTTON_PREFIX + t.id, engine.title(t.id, lang))]
+        for t in engine.catalogue.topics.values()
         if t.card
     ]
     text = _("Which card do you need? Each one shows the key facts in English for the staff.")
@@ -387,8 +401,9 @@ async def card(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Result:
 @traced("command:topics")
 async def topics(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Result:
     """/topics: the topics menu."""
-    lang = await language_of(context, update.effective_user)
-    reply = services(context).engine.menu(lang)
+    engine = services(context).engine
+    lang = await language_of(context, update.effective_user, engine)
+    reply = engine.menu(lang)
     await send(context, update.effective_message.chat_id, render_reply(reply))
     return reply.outcome.value, None
 
@@ -396,35 +411,38 @@ async def topics(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Result:
 @traced("command:language")
 async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Result:
     """/language: the shipped languages by their native names."""
-    lang = await language_of(context, update.effective_user)
-    await send(context, update.effective_message.chat_id, language_menu(lang))
+    engine = services(context).engine
+    lang = await language_of(context, update.effective_user, engine)
+    await send(context, update.effective_message.chat_id, language_menu(engine.locales, lang))
     return "language-menu", None
 
 
 @traced("command:help")
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Result:
     """/help: how to ask, the commands and inline mode."""
-    lang = await language_of(context, update.effective_user)
-    blocks = help_blocks(lang, context.bot.username)
-    await send(
-        context, update.effective_message.chat_id, _with_menu(services(context), lang, blocks)
-    )
+    engine = services(context).engine
+    lang = await language_of(context, update.effective_user, engine)
+    blocks = help_blocks(engine.locales, lang, context.bot.username)
+    await send(context, update.effective_message.chat_id, _with_menu(engine, lang, blocks))
     return "help", None
 
 
 @traced("command:privacy")
 async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Result:
     """/privacy: what is stored, for how long, and how to delete it."""
-    lang = await language_of(context, update.effective_user)
-    await send(context, update.effective_message.chat_id, render_markup(privacy_blocks(lang)))
+    engine = services(context).engine
+    lang = await language_of(context, update.effective_user, engine)
+    rendered = render_markup(privacy_blocks(engine.locales, lang))
+    await send(context, update.effective_message.chat_id, rendered)
     return "privacy", None
 
 
 @traced("command:forget")
 async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Result:
     """/forget: ask to confirm, then delete (see on_callback)."""
-    lang = await language_of(context, update.effective_user)
-    _ = translator(lang).gettext
+    engine = services(context).engine
+    lang = await language_of(context, update.effective_user, engine)
+    _ = engine.locales.translations(lang).gettext
     rendered = render_markup(
         [
             _(
@@ -446,9 +464,10 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         command = (message.text or "").split(maxsplit=1)[0]
         if not command.casefold().endswith("@" + context.bot.username.casefold()):
             return None
-    lang = await language_of(context, update.effective_user)
-    svc = services(context)
-    await send(context, message.chat_id, _with_menu(svc, lang, unknown_command_blocks(lang)))
+    engine = services(context).engine
+    lang = await language_of(context, update.effective_user, engine)
+    blocks = unknown_command_blocks(engine.locales, lang)
+    await send(context, message.chat_id, _with_menu(engine, lang, blocks))
     return "unknown-command", None
 
 
@@ -464,15 +483,13 @@ async def _answer_text(
         if not addressed_to_me(message, context.bot.bot):
             return None  # groups: only commands, mentions and replies to the bot
         text = strip_mention(text, context.bot.bot)
-    lang = await language_of(context, update.effective_user)
-    svc = services(context)
+    engine = services(context).engine
+    lang = await language_of(context, update.effective_user, engine)
     reply_to = message.message_id if (edited or not private) else None
     if not text.strip():
-        await send(
-            context, message.chat_id, render_reply(svc.engine.menu(lang)), reply_to=reply_to
-        )
+        await send(context, message.chat_id, render_reply(engine.menu(lang)), reply_to=reply_to)
         return Outcome.MENU.value, None
-    reply = svc.engine.ask(text, lang)
+    reply = engine.ask(text, lang)
     await send(context, message.chat_id, render_reply(reply), reply_to=reply_to)
     return reply.outcome.value, reply.topic
 
@@ -498,8 +515,9 @@ async def on_non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Res
     message = update.message
     if not is_private(update) and not addressed_to_me(message, context.bot.bot):
         return None
-    lang = await language_of(context, update.effective_user)
-    rendered = _with_menu(services(context), lang, non_text_blocks(lang))
+    engine = services(context).engine
+    lang = await language_of(context, update.effective_user, engine)
+    rendered = _with_menu(engine, lang, non_text_blocks(engine.locales, lang))
     await send(
         context,
         message.chat_id,
@@ -516,27 +534,37 @@ async def on_non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Res
 async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Result:
     """Every button press: always answer the query, then edit in place (or send)."""
     query = update.callback_query
+    svc = services(context)
+    engine = svc.engine
+    user = update.effective_user
+    if query.message is None:
+        # A button of a message sent via inline mode (ours have URL buttons only), or forged
+        # data: there is no chat to answer in, so the answer is the query's notification.
+        lang = await language_of(context, user, engine)
+        _ = engine.locales.translations(lang).gettext
+        with contextlib.suppress(BadRequest):
+            await query.answer(_("That menu has expired. Here are the topics again."))
+        return "expired-inline", None
     with contextlib.suppress(BadRequest):  # too old to answer: still show the result
         await query.answer()
-    user = update.effective_user
-    svc = services(context)
-    lang = await language_of(context, user)
+    lang = await language_of(context, user, engine)
+    locales = engine.locales
     data = query.data or ""
     if data == LANG_MENU:
-        await edit_or_send(update, context, language_menu(lang))
+        await edit_or_send(update, context, language_menu(locales, lang))
         return "language-menu", None
     if data.startswith(LANG_PREFIX):
         code = data[len(LANG_PREFIX) :]
-        if is_shipped(code) and user is not None:
+        if locales.is_shipped(code) and user is not None:
             await svc.storage.set_language(user.id, code)
-            _ = translator(code).gettext
-            name = next(lg.native_name for lg in shipped_languages() if lg.code == code)
+            _ = locales.translations(code).gettext
+            name = locales.language(code).native_name
             blocks = [_("Language: {language}.").format(language=escape(name))]
-            await edit_or_send(update, context, _with_menu(svc, code, blocks))
+            await edit_or_send(update, context, _with_menu(engine, code, blocks))
             return "language-set", None
         data = "expired"  # a language that is not offered (any more): a stale menu
     elif data in (FORGET_YES, FORGET_NO):
-        _ = translator(lang).gettext
+        _ = locales.translations(lang).gettext
         if data == FORGET_YES and user is not None:
             deleted = await svc.storage.forget(user.id)
             if deleted is None:  # storage failing: never claim that nothing is stored
@@ -552,11 +580,10 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Res
             return outcome, None
         await edit_or_send(update, context, render_markup([_("Nothing was deleted.")]))
         return "forget-cancelled", None
-    reply = svc.engine.press(data, lang)
+    reply = engine.press(data, lang)
     if reply.outcome is Outcome.EXPIRED:
         # keep the old message (it may hold a useful answer); the menu comes as a new one
-        chat_id = query.message.chat.id if query.message is not None else query.from_user.id
-        await send(context, chat_id, render_reply(reply))
+        await send(context, query.message.chat.id, render_reply(reply))
         return reply.outcome.value, None
     await edit_or_send(update, context, render_reply(reply))
     return reply.outcome.value, reply.topic
@@ -566,12 +593,12 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Res
 
 
 def _inline_result(
-    svc: Services, topic_id: str, lang: str, bot_username: str
+    engine: Engine, topic_id: str, lang: str, bot_username: str
 ) -> InlineQueryResultArticle:
-    reply = svc.engine.topic_reply(topic_id, lang)
-    topic = svc.engine.catalogue.topics[topic_id]
+    reply = engine.topic_reply(topic_id, lang)
+    topic = engine.catalogue.topics[topic_id]
     rendered = render_reply(reply)
-    _ = translator(lang).gettext
+    _ = engine.locales.translations(lang).gettext
     first_line = to_plain(topic.answer).strip().split("\n", 1)[0]
     if len(first_line) > 120:
         first_line = first_line[:117].rstrip() + "..."
@@ -598,14 +625,14 @@ def _inline_result(
 async def on_inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Result:
     """`@bot gp` in any chat: matching topics, each a ready-to-share answer with sources."""
     inline_query = update.inline_query
-    svc = services(context)
-    lang = await language_of(context, update.effective_user)
+    engine = services(context).engine
+    lang = await language_of(context, update.effective_user, engine)
     text = inline_query.query.strip()
     if text:
-        found = [t.id for t in svc.engine.search(text, lang, limit=INLINE_LIMIT)]
+        found = [t.id for t in engine.search(text, lang, limit=INLINE_LIMIT)]
     else:
-        found = [t.id for t in svc.engine.catalogue.menu_topics()[:INLINE_EMPTY_LIMIT]]
-    results = [_inline_result(svc, topic_id, lang, context.bot.username) for topic_id in found]
+        found = [t.id for t in engine.catalogue.menu_topics()[:INLINE_EMPTY_LIMIT]]
+    results = [_inline_result(engine, topic_id, lang, context.bot.username) for topic_id in found]
     await inline_query.answer(results, cache_time=INLINE_CACHE_SECONDS, is_personal=True)
     return ("inline-results" if results else "inline-empty"), (found[0] if found else None)
 
@@ -615,7 +642,11 @@ async def on_inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 @traced("my_chat_member")
 async def on_my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Result:
-    """A person blocked the bot (or deleted the chat): delete their row."""
+    """A person blocked the bot (or deleted the chat): delete their row.
+
+    Being added to or removed from a group or channel is ignored on purpose: in groups the
+    bot speaks only when spoken to.
+    """
     change = update.my_chat_member
     if change.chat.type != _PRIVATE:
         return "group-membership", None
@@ -666,8 +697,9 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         if message is None or not (command or addressed_to_me(message, context.bot.bot)):
             return
     try:
-        lang = await language_of(context, update.effective_user)
-        rendered = _with_menu(services(context), lang, apology_blocks(lang))
+        engine = services(context).engine
+        lang = await language_of(context, update.effective_user, engine)
+        rendered = _with_menu(engine, lang, apology_blocks(engine.locales, lang))
         await send(context, update.effective_chat.id, rendered)
     except Exception as exc:  # the apology must never raise
         log.warning("could not send the apology (%s)", type(exc).__name__)

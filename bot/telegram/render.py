@@ -93,8 +93,8 @@ def _open(stack: Sequence[tuple[str, str]]) -> str:
 def split_html(html_text: str, limit: int = MAX_TEXT) -> list[str]:
     """Split one HTML string into chunks whose visible length is at most `limit`."""
     html_text = html_text.strip()
-    if not html_text:
-        return []
+    if not visible_text(html_text):
+        return []  # tags and spaces only: Telegram would refuse it as empty
     if visible_length(html_text) <= limit:
         return [html_text]
     atoms = _atoms(html_text)
@@ -158,8 +158,8 @@ def pack_html(blocks: Iterable[str], limit: int = MAX_TEXT) -> list[str]:
     current = ""
     for block in blocks:
         block = block.strip()
-        if not block:
-            continue
+        if not visible_text(block):
+            continue  # nothing a reader would see (Telegram refuses empty messages)
         candidate = f"{current}{BLOCK_SEPARATOR}{block}" if current else block
         if visible_length(candidate) <= limit:
             current = candidate

@@ -1,7 +1,9 @@
 """`python -m bot run`: the bot on Telegram, by long polling or (`--webhook`) by webhook.
 
 Both modes stop gracefully on SIGINT/SIGTERM (python-telegram-bot's `run_*` handle the
-signals: finish the updates in hand, run post_shutdown, close storage).
+signals: confirm the updates fetched, finish the updates in hand, run post_shutdown, close
+storage). SIGHUP reloads content/ and locales/: the new content is used only if it is valid;
+otherwise the running content stays and every error is logged as `file:line: message`.
 Exit codes: 0 after a clean stop, 2 for configuration problems (one line on stderr, no
 traceback), 1 when the content is invalid or Telegram cannot be reached at start-up.
 """
@@ -63,6 +65,7 @@ def run_command(args: argparse.Namespace) -> int:
     from bot.content import ContentInvalid
     from bot.telegram.app import ALLOWED_UPDATES, build_application, load_engine, webhook_kwargs
     from bot.telegram.logs import setup_logging
+    from bot.telegram.reload import install_reload_signal
 
     setup_logging(config.log_level)
     try:
@@ -72,12 +75,13 @@ def run_command(args: argparse.Namespace) -> int:
         for problem in errors[:20]:
             print(problem, file=sys.stderr)
         return _fail(
-            f"the content has {len(errors)} error(s); fix them (python -m bot validate) "
-            "before starting the bot",
+            f"the content or translations have {len(errors)} error(s); fix them "
+            "(python -m bot validate, python -m bot coverage) before starting the bot",
             EXIT_FAILURE,
         )
 
     application = build_application(config, engine)
+    install_reload_signal(application)
     log = logging.getLogger("bot.telegram.run")
     topics = len(engine.catalogue.topics)
     try:

@@ -1,0 +1,175 @@
+"""Loading the content and translations, at start-up and again on SIGHUP.
+
+`load_content` reads `content/` (bot.content.load_catalogue), checks every gettext
+catalogue strictly, reads `locales/` (bot.i18n.Locales) and builds a new Engine; any error
+raises `ContentInvalid` with every problem as `file:line: message`. The bot starts only
+from content that passes, and `reload_content` swaps the running engine for a new one only
+when it passes too: otherwise the running catalogue stays and each error is logged.
+
+The catalogue check is stricter than the loader, which skips what it cannot parse (Babel
+prints a warning and carries on): a line Babel cannot parse, and a translation whose
+`{placeholders}` differ from the English (`.format()` would fail when the message is
+shown), are errors with their line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import signal
+from pathlib import Path
+
+from babel.core import UnknownLocaleError
+from babel.messages.pofile import PoFileError, read_po
+
+from bot.content import ContentInvalid, Problem, default_content_dir, errors_only, load_catalogue
+from bot.engine import Engine
+from bot.i18n import DOMAIN, Locales, default_locales, default_locales_dir
+
+log = logging.getLogger("bot.telegram.reload")
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MAX_LOGGED_PROBLEMS = 50
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root.parent))
+    except ValueError:
+        return str(path)
+
+
+def check_catalogues(locales_dir: Path) -> list[Problem]:
+    """Every `locales/<lang>/LC_MESSAGES/messages.po` parsed strictly; problems with lines."""
+    problems: list[Problem] = []
+    for po_path in sorted(locales_dir.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+        rel = _rel(po_path, locales_dir)
+        code = po_path.parent.parent.name
+        try:
+            with po_path.open("rb") as handle:
+                try:
+                    catalog = read_po(handle, locale=code, abort_invalid=True)
+                except UnknownLocaleError:
+                    handle.seek(0)
+                    catalog = read_po(handle, abort_invalid=True)
+        except PoFileError as exc:
+            reason = str(exc).rsplit(" on ", 1)[0]
+            problems.append(Problem(rel, exc.lineno + 1, f"invalid catalogue: {reason}"))
+            continue
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            problems.append(Problem(rel, 1, f"cannot read catalogue: {type(exc).__name__}"))
+            continue
+        for message in catalog:
+            if not message.id or message.fuzzy or not message.string:
+                continue
+            ids = message.id if isinstance(message.id, tuple) else (message.id,)
+            strings = message.string if isinstance(message.string, tuple) else (message.string,)
+            wanted = set().union(*(_PLACEHOLDER.findall(i) for i in ids))
+            for string in strings:
+                if not string:
+                    continue
+                found = set(_PLACEHOLDER.findall(string))
+                if found != wanted:
+                    shown = ", ".join(f"{{{n}}}" for n in sorted(found ^ wanted))
+                    problems.append(
+                        Problem(
+                            rel,
+                            message.lineno or 1,
+                            f"placeholders differ from the English ({shown})",
+                        )
+                    )
+                    break
+    return problems
+
+
+def load_content(content_dir: Path | None = None, locales_dir: Path | None = None) -> Engine:
+    """A new Engine over `content_dir` and `locales_dir`; ContentInvalid on any error."""
+    content_dir = content_dir or default_content_dir()
+    default_dir = locales_dir is None or Path(locales_dir) == default_locales_dir()
+    locales_dir = Path(locales_dir or default_locales_dir())
+    problems: list[Problem] = []
+    catalogue = None
+    try:
+        catalogue = load_catalogue(content_dir)
+    except ContentInvalid as exc:
+        problems.extend(exc.problems)
+    problems.extend(check_catalogues(locales_dir))
+    # At start-up the process-wide default Locales is used (the console and CLI share it);
+    # a reload always reads the files afresh.
+    locales = default_locales() if default_dir else Locales(locales_dir)
+    problems.extend(locales.problems)
+    if catalogue is None or errors_only(problems):
+        raise ContentInvalid(problems)
+    return Engine(catalogue, locales=locales)
+
+
+def log_problems(problems: list[Problem]) -> int:
+    errors = errors_only(problems)
+    for problem in errors[:MAX_LOGGED_PROBLEMS]:
+        log.error("content error: %s", problem)
+    if len(errors) > MAX_LOGGED_PROBLEMS:
+        log.error("... and %d more content error(s)", len(errors) - MAX_LOGGED_PROBLEMS)
+    return len(errors)
+
+
+async def reload_content(application) -> bool:
+    """Reload content and translations; swap the engine only if they are valid.
+
+    Reading and indexing run on a worker thread, so the bot keeps answering meanwhile; the
+    swap is one assignment, so every update sees either the old engine or the new one.
+    Returns True when the new content is in use.
+    """
+    from bot.telegram.app import register_commands
+
+    svc = application.bot_data["services"]
+    async with svc.reload_lock:
+        try:
+            engine = await asyncio.to_thread(load_content, svc.content_dir, svc.locales_dir)
+        except ContentInvalid as exc:
+            count = log_problems(exc.problems)
+            log.error(
+                "content reload refused: %d error(s); still answering from the content "
+                "loaded before",
+                count,
+            )
+            return False
+        except Exception as exc:  # never let a reload take the running bot down
+            log.error(
+                "content reload failed (%s); still answering from the content loaded before",
+                type(exc).__name__,
+            )
+            return False
+        old = svc.engine
+        svc.engine = engine
+        log.info(
+            "content reloaded: %d topics (was %d), %d language(s) shipped",
+            len(engine.catalogue.topics),
+            len(old.catalogue.topics),
+            len(engine.locales.shipped()),
+        )
+    await register_commands(application)  # shipped languages may have changed
+    return True
+
+
+def install_reload_signal(application) -> None:
+    """On SIGHUP, reload the content (for `python -m bot run`; not on Windows)."""
+    if not hasattr(signal, "SIGHUP"):
+        return
+    original = application.post_init
+    tasks: set[asyncio.Task] = set()
+
+    def on_sighup() -> None:
+        log.info("SIGHUP: reloading the content")
+        task = asyncio.get_running_loop().create_task(
+            reload_content(application), name="reload-content"
+        )
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def post_init(app) -> None:
+        if original is not None:
+            await original(app)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_sighup)
+
+    application.post_init = post_init
