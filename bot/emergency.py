@@ -18,6 +18,7 @@ from bot.normalise import normalise
 
 TYPO_SCORE = 85.0
 MIN_FUZZY_LENGTH = 5  # shorter words ("fit", "cut", "999") must match exactly
+MAX_INSERTED = 1  # words a person may put inside a phrase ("chest [really] pain")
 
 
 class Alarm(StrEnum):
@@ -52,8 +53,7 @@ class EmergencyDetector:
         n = len(phrase)
         glued = "".join(phrase)
         for start in range(0, len(words)):
-            window = words[start : start + n]
-            if len(window) == n and all(map(_same_word, window, phrase)):
+            if _same_word(words[start], phrase[0]) and _rest_follows(words, start + 1, phrase[1:]):
                 return True
             # "kill my self" / "heartattack": the same letters with spaces elsewhere.
             for width in (n - 1, n + 1):
@@ -61,6 +61,22 @@ class EmergencyDetector:
                 if fits and "".join(words[start : start + width]) == glued:
                     return True
         return False
+
+
+def _rest_follows(words: list[str], at: int, rest: tuple[str, ...]) -> bool:
+    """The rest of a phrase follows in order, with at most one extra word before each
+    ("douleur forte poitrine", "سینے میں شدید درد"): people describe, they don't recite."""
+    if not rest:
+        return True
+    for skip in range(MAX_INSERTED + 1):
+        i = at + skip
+        if (
+            i < len(words)
+            and _same_word(words[i], rest[0])
+            and _rest_follows(words, i + 1, rest[1:])
+        ):
+            return True
+    return False
 
 
 _JOINED_CONJUNCTIONS = ("و", "ف")  # Arabic-script "and"/"so", written joined to the next word

@@ -42,12 +42,29 @@ _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad]"
 _APOSTROPHES = re.compile(r"['’`´ʼ]")
 _REPEATS = re.compile(r"([^\W\d_])\1{2,}")  # letters only: "999" stays
 _NON_WORD = re.compile(r"[^\w]+")
+_NO_DECOMPOSITION = str.maketrans({"ł": "l", "đ": "d", "ø": "o", "æ": "ae", "œ": "oe", "ґ": "г"})
+
+
+def _fold_accents(text: str) -> str:
+    """Latin and Cyrillic letters without their accents: "să"/"sa", "médico"/"medico",
+    "mogę"/"moge" (people often type without them). Other scripts keep their marks
+    here; Arabic-script marks are handled with its letter variants below."""
+    if text.isascii():
+        return text
+    out = []
+    for ch in unicodedata.normalize("NFD", text):
+        if unicodedata.combining(ch) and out and out[-1] < "\u0590":
+            continue  # an accent on a Latin or Cyrillic letter
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out)).translate(_NO_DECOMPOSITION)
 
 
 def normalise(text: str) -> str:
-    """Fold text for comparison: NFKC, casefold, Arabic variants, digits, punctuation, repeats."""
+    """Fold text for comparison: NFKC, casefold, accents, Arabic variants, digits,
+    punctuation, repeated letters."""
     text = unicodedata.normalize("NFKC", text).casefold()
     text = _INVISIBLE.sub("", text)
+    text = _fold_accents(text)
     text = text.translate(_DIGITS)
     text = _ARABIC_MARKS.sub("", text).translate(_ARABIC_FOLD)
     text = text.replace("&", " and ")

@@ -169,3 +169,14 @@ def test_unknown_language_codes_get_english(engine: Engine, lang: str) -> None:
     assert engine.topic_reply("gp-registration", lang).lang == "en"
     assert engine.menu(lang).lang == "en"
     assert engine.press("menu", lang).lang == "en"
+
+
+def test_emergency_phrases_allow_one_inserted_word() -> None:
+    from bot.emergency import EmergencyDetector
+    from bot.normalise import normalise
+
+    detector = EmergencyDetector(["douleur poitrine", "not breathing"], [])
+    assert detector.detect(normalise("douleur forte poitrine")) is not None
+    assert detector.detect(normalise("he is not really breathing")) is not None
+    # two inserted words are a different sentence, not a description of the phrase
+    assert detector.detect(normalise("i am not sure about breathing exercises")) is None

@@ -23,6 +23,10 @@ from bot.normalise import normalise, script_of
         ("مَرِيض", "مریض"),  # diacritics
         ("۱۱۱ و ٩٩٩", "111 و 999"),  # Persian and Arabic-Indic digits
         ("ДОКТОР", "доктор"),
+        ("Vreau să-mi iau viața", "vreau sa mi iau viata"),  # accents folded: people omit them
+        ("¿Puedo ir al médico?", "puedo ir al medico"),
+        ("Mogę iść do szpitala, Łódź", "moge isc do szpitala lodz"),
+        ("їжа й ґанок", "іжа и ганок"),  # Cyrillic the same way on both sides
         ("", ""),
     ],
 )
