@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from bot.content import SAFE_LOADER
 from bot.markup import units
 
 Extracted = tuple[int, str | None, str, list[str]]
@@ -46,8 +47,8 @@ def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
 def extract_content(fileobj, keywords, comment_tags, options) -> Iterator[Extracted]:
     """Yield (line, function, message, comments) for every translatable text in a file."""
     text = fileobj.read().decode("utf-8")
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
-    data: Any = yaml.safe_load(text)
+    node = yaml.compose(text, Loader=SAFE_LOADER)
+    data: Any = yaml.load(text, Loader=SAFE_LOADER)
     if not isinstance(data, dict):
         return
     if "id" in data and "answer" in data:  # a topic

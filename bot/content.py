@@ -28,6 +28,8 @@ NATIONS = ("england", "scotland", "wales", "northern-ireland")
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 URL_RE = re.compile(r"^https://[A-Za-z0-9.-]+\.[A-Za-z]{2,}(?::\d+)?(?:[/?#][^\s<>\"]*)?$")
 TOPIC_BUTTON_PREFIX = "t:"
+# libyaml's safe loader when PyYAML was built with it (several times faster), else Python's.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 TOPIC_KEYS = {
     "id": True,
@@ -163,8 +165,8 @@ class _Doc:
             self.error(1, f"cannot read file: {exc}")
             return
         try:
-            self.node = yaml.compose(text, Loader=yaml.SafeLoader)
-            self.data = yaml.safe_load(text)
+            self.node = yaml.compose(text, Loader=SAFE_LOADER)
+            self.data = yaml.load(text, Loader=SAFE_LOADER)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark else 1

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from babel.dates import format_date
 
-from bot.content import TOPIC_BUTTON_PREFIX, Catalogue, Topic
+from bot.content import SAFE_LOADER, TOPIC_BUTTON_PREFIX, Catalogue, Topic
 from bot.emergency import Alarm, EmergencyDetector
 from bot.i18n import SOURCE_LANGUAGE, Locales, default_locales
 from bot.langdetect import LanguageDetector
@@ -50,7 +50,7 @@ def load_thresholds(root: Path) -> Thresholds:
     """Thresholds learnt by `python -m bot check --write`; defaults when never tuned."""
     path = root / THRESHOLDS_FILE
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
         return Thresholds(
             answer=float(data["answer"]),
             margin=float(data["margin"]),

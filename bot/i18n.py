@@ -23,7 +23,7 @@ from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from bot.content import Problem
+from bot.content import SAFE_LOADER, Problem
 
 SOURCE_LANGUAGE = "en"
 DOMAIN = "messages"
@@ -182,7 +182,7 @@ class Locales:
 
     def _yaml(self, path: Path) -> Any:
         try:
-            return yaml.safe_load(path.read_text(encoding="utf-8"))
+            return yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             self._problem(path, mark.line + 1 if mark else 1, f"invalid YAML: {exc}")

@@ -74,17 +74,23 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
+_LETTER = re.compile(r"[^\W\d_]")
+_SCRIPT_RANGES = (
+    ("latin", re.compile(r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]")),
+    ("arabic", re.compile(r"[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")),
+    ("cyrillic", re.compile(r"[\u0400-\u052f]")),
+)
+
+
 def script_of(text: str) -> str | None:
-    """The dominant script of the letters in `text`: latin, arabic, cyrillic, or other."""
-    counts: dict[str, int] = {}
-    for ch in text:
-        if not ch.isalpha():
-            continue
-        name = unicodedata.name(ch, "")
-        script = name.split(" ", 1)[0].lower() if name else "other"
-        if script not in ("latin", "arabic", "cyrillic"):
-            script = "other"
-        counts[script] = counts.get(script, 0) + 1
-    if not counts:
+    """The dominant script of the letters in `text`: latin, arabic, cyrillic, or other.
+
+    Runs for every phrase at start-up and every question, so it counts by code-point
+    ranges with regular expressions rather than by looking up each character's name.
+    """
+    letters = "".join(_LETTER.findall(text))
+    if not letters:
         return None
+    counts = {name: len(pattern.findall(letters)) for name, pattern in _SCRIPT_RANGES}
+    counts["other"] = len(letters) - sum(counts.values())
     return max(counts, key=counts.__getitem__)
