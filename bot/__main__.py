@@ -40,7 +40,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from bot.i18n import Locales, check_catalogues
+
     problems = validate(args.content)
+    problems += Locales(args.locales).problems + check_catalogues(args.locales)
     for problem in problems:
         print(problem)
     errors = errors_only(problems)
@@ -186,8 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", default="en", help="reply language (default en)")
     p.set_defaults(func=cmd_chat)
 
-    p = sub.add_parser("validate", help="check the content; exit 1 on any error")
+    p = sub.add_parser("validate", help="check content and translations; exit 1 on any error")
     _content_arg(p)
+    p.add_argument("--locales", type=Path, default=default_locales_dir())
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("check", help="leave-one-out evaluation of matching")

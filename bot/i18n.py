@@ -20,8 +20,9 @@ from typing import Any
 
 import yaml
 from babel import Locale
+from babel.core import UnknownLocaleError
 from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
+from babel.messages.pofile import PoFileError, read_po
 
 from bot.content import SAFE_LOADER, Problem
 
@@ -298,3 +299,61 @@ def resolve_language(saved: str | None, telegram_code: str | None) -> str:
 def translator(lang: str) -> Translations:
     """Interface strings for `lang`: `_ = translator(lang).gettext`."""
     return default_locales().translations(lang)
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def check_catalogues(locales_dir: Path) -> list[Problem]:
+    """Every `locales/<lang>/LC_MESSAGES/messages.po` parsed strictly; problems with lines.
+
+    The loader skips what Babel cannot parse (with a warning); here a line Babel cannot
+    parse, and a translation whose `{placeholders}` differ from the English (`.format()`
+    would fail when the message is shown), are errors with their line.
+    """
+    problems: list[Problem] = []
+    for po_path in sorted(locales_dir.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+        rel = _relative(po_path, locales_dir)
+        code = po_path.parent.parent.name
+        try:
+            with po_path.open("rb") as handle:
+                try:
+                    catalog = read_po(handle, locale=code, abort_invalid=True)
+                except UnknownLocaleError:
+                    handle.seek(0)
+                    catalog = read_po(handle, abort_invalid=True)
+        except PoFileError as exc:
+            reason = str(exc).rsplit(" on ", 1)[0]
+            problems.append(Problem(rel, exc.lineno + 1, f"invalid catalogue: {reason}"))
+            continue
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            problems.append(Problem(rel, 1, f"cannot read catalogue: {type(exc).__name__}"))
+            continue
+        for message in catalog:
+            if not message.id or message.fuzzy or not message.string:
+                continue
+            ids = message.id if isinstance(message.id, tuple) else (message.id,)
+            strings = message.string if isinstance(message.string, tuple) else (message.string,)
+            wanted = set().union(*(_PLACEHOLDER.findall(i) for i in ids))
+            for string in strings:
+                if not string:
+                    continue
+                found = set(_PLACEHOLDER.findall(string))
+                if found != wanted:
+                    shown = ", ".join(f"{{{n}}}" for n in sorted(found ^ wanted))
+                    problems.append(
+                        Problem(
+                            rel,
+                            message.lineno or 1,
+                            f"placeholders differ from the English ({shown})",
+                        )
+                    )
+                    break
+    return problems
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root.parent))
+    except ValueError:
+        return str(path)

@@ -6,81 +6,24 @@ raises `ContentInvalid` with every problem as `file:line: message`. The bot star
 from content that passes, and `reload_content` swaps the running engine for a new one only
 when it passes too: otherwise the running catalogue stays and each error is logged.
 
-The catalogue check is stricter than the loader, which skips what it cannot parse (Babel
-prints a warning and carries on): a line Babel cannot parse, and a translation whose
-`{placeholders}` differ from the English (`.format()` would fail when the message is
-shown), are errors with their line.
+The catalogue check (bot.i18n.check_catalogues, also run by `python -m bot validate`) is
+stricter than the loader, which skips what it cannot parse.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import signal
 from pathlib import Path
 
-from babel.core import UnknownLocaleError
-from babel.messages.pofile import PoFileError, read_po
-
 from bot.content import ContentInvalid, Problem, default_content_dir, errors_only, load_catalogue
 from bot.engine import Engine
-from bot.i18n import DOMAIN, Locales, default_locales, default_locales_dir
+from bot.i18n import Locales, check_catalogues, default_locales, default_locales_dir
 
 log = logging.getLogger("bot.telegram.reload")
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MAX_LOGGED_PROBLEMS = 50
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root.parent))
-    except ValueError:
-        return str(path)
-
-
-def check_catalogues(locales_dir: Path) -> list[Problem]:
-    """Every `locales/<lang>/LC_MESSAGES/messages.po` parsed strictly; problems with lines."""
-    problems: list[Problem] = []
-    for po_path in sorted(locales_dir.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
-        rel = _rel(po_path, locales_dir)
-        code = po_path.parent.parent.name
-        try:
-            with po_path.open("rb") as handle:
-                try:
-                    catalog = read_po(handle, locale=code, abort_invalid=True)
-                except UnknownLocaleError:
-                    handle.seek(0)
-                    catalog = read_po(handle, abort_invalid=True)
-        except PoFileError as exc:
-            reason = str(exc).rsplit(" on ", 1)[0]
-            problems.append(Problem(rel, exc.lineno + 1, f"invalid catalogue: {reason}"))
-            continue
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            problems.append(Problem(rel, 1, f"cannot read catalogue: {type(exc).__name__}"))
-            continue
-        for message in catalog:
-            if not message.id or message.fuzzy or not message.string:
-                continue
-            ids = message.id if isinstance(message.id, tuple) else (message.id,)
-            strings = message.string if isinstance(message.string, tuple) else (message.string,)
-            wanted = set().union(*(_PLACEHOLDER.findall(i) for i in ids))
-            for string in strings:
-                if not string:
-                    continue
-                found = set(_PLACEHOLDER.findall(string))
-                if found != wanted:
-                    shown = ", ".join(f"{{{n}}}" for n in sorted(found ^ wanted))
-                    problems.append(
-                        Problem(
-                            rel,
-                            message.lineno or 1,
-                            f"placeholders differ from the English ({shown})",
-                        )
-                    )
-                    break
-    return problems
 
 
 def load_content(content_dir: Path | None = None, locales_dir: Path | None = None) -> Engine:
