@@ -119,3 +119,22 @@ def test_broken_content_stops_chat_with_a_clear_message(content_copy: Path) -> N
     assert result.returncode == 1
     assert "bad-url.yaml:10:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_validate_reports_a_broken_catalogue(tmp_path: Path) -> None:
+    header = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+    bodies = {
+        "fr": 'msgid "Last reviewed: {date}"\nmsgstr "Vérifié le {jour}"\n',
+        "de": 'msgid "All topics"\nmsgstr "Alle Themen"\nthis line is not gettext\n',
+    }
+    for code, body in bodies.items():
+        folder = tmp_path / "locales" / code
+        (folder / "LC_MESSAGES").mkdir(parents=True)
+        (folder / "language.yaml").write_text(
+            f"name: {code}\ndirection: ltr\nshipped: false\nstatus: draft\n"
+        )
+        (folder / "LC_MESSAGES" / "messages.po").write_text(header + body)
+    result = run("validate", "--locales", str(tmp_path / "locales"))
+    assert result.returncode == 1
+    assert "locales/fr/LC_MESSAGES/messages.po:5: placeholders differ" in result.stdout
+    assert "locales/de/LC_MESSAGES/messages.po:7: invalid catalogue" in result.stdout
