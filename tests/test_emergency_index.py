@@ -48,9 +48,9 @@ class ScanDetector:
             if _same_word(words[start], phrase[0]) and follows(words, start + 1, phrase[1:]):
                 return True
             for width in (len(phrase) - 1, len(phrase) + 1):
-                if 1 <= width and start + width <= len(words):
-                    if "".join(words[start : start + width]) == glued:
-                        return True
+                fits = width >= 1 and start + width <= len(words)
+                if fits and "".join(words[start : start + width]) == glued:
+                    return True
         return False
 
 
@@ -72,7 +72,8 @@ def detectors(engine: Engine) -> tuple[EmergencyDetector, ScanDetector, list[str
     for data in engine.locales.data.values():
         emergency += [str(p) for p in (data.examples or {}).get("emergency") or ()]
         crisis += [str(p) for p in (data.examples or {}).get("crisis") or ()]
-    return EmergencyDetector(emergency, crisis), ScanDetector(emergency, crisis), emergency + crisis
+    phrases = emergency + crisis
+    return EmergencyDetector(emergency, crisis), ScanDetector(emergency, crisis), phrases
 
 
 def mangled(text: str, rng: random.Random) -> str:
