@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -77,16 +78,26 @@ def features(text: str) -> Counter[str]:
     word pairs keep "home office" apart from "office" and "home".
     """
     out: Counter[str] = Counter()
+    _add_features(text, out, 1.0)
+    return out
+
+
+def _add_features(text: str, into: dict[str, float], scale: float) -> None:
+    """Add the features of `text`, times `scale`, to `into` (no Counter per phrase)."""
     words = text.split()
+    get = into.get
+    half = 0.5 * scale
     for word in words:
-        out["w:" + word] += 1.0
+        key = "w:" + word
+        into[key] = get(key, 0.0) + scale
         padded = f" {word} "
         for n in (3, 4):
             for i in range(len(padded) - n + 1):
-                out[padded[i : i + n]] += 0.5
+                gram = padded[i : i + n]
+                into[gram] = get(gram, 0.0) + half
     for a, b in itertools.pairwise(words):
-        out[f"b:{a} {b}"] += 1.0
-    return out
+        key = f"b:{a} {b}"
+        into[key] = get(key, 0.0) + scale
 
 
 class _Model:
@@ -95,53 +106,64 @@ class _Model:
     Every label (topic, small-talk intent, out-of-scope) is a class. A query feature is
     weighted by log(labels / labels using it), so words every topic shares ("doctor",
     "free", "papers") count for little and words one topic owns ("hits", "hc2") decide.
-    Counts are kept per phrase so one example can be taken out exactly (leave-one-out).
+
+    The index is kept in flat arrays (features numbered; each feature's postings a slice
+    of two arrays) rather than a dict of lists of tuples and a Counter per phrase: the
+    ten languages' ~12,800 phrasings took ~150 MB as Python objects, several times the
+    memory of the whole rest of the bot. Per-label counts, needed only to take one
+    phrasing out exactly (leave-one-out, `bot.evaluation`), are rebuilt when first asked.
     """
 
     def __init__(self, phrases: list[Phrase], keyword_weight: float) -> None:
         self.phrases = phrases
+        self.keyword_weight = keyword_weight
         self.labels = sorted({p.label for p in phrases})
-        self.counts: dict[str, Counter[str]] = {label: Counter() for label in self.labels}
-        self.totals: Counter[str] = Counter()
-        self.phrase_features: list[Counter[str]] = []
-        for phrase in phrases:
-            feats = features(phrase.text)
-            if not phrase.is_example:  # titles and keywords: curated vocabulary
-                feats = Counter({k: v * keyword_weight for k, v in feats.items()})
-            self.phrase_features.append(feats)
-            self.counts[phrase.label].update(feats)
-            self.totals[phrase.label] += sum(feats.values())
-        spread: Counter[str] = Counter()
-        for counter in self.counts.values():
-            spread.update(counter.keys())
+        label_index = {label: i for i, label in enumerate(self.labels)}
+        counts = self._count(phrases, [label_index[p.label] for p in phrases])
+        self.totals = [sum(c.values()) for c in counts]
+        # Number the features; how many labels use each decides its weight.
+        self.feature_ids: dict[str, int] = {}
+        spread: list[int] = []
+        for counter in counts:
+            for f in counter:
+                fid = self.feature_ids.setdefault(f, len(spread))
+                if fid == len(spread):
+                    spread.append(0)
+                spread[fid] += 1
         n_labels = len(self.labels)
-        self.weight = {f: math.log(n_labels / df) for f, df in spread.items()}
+        self.weights = array("d", (math.log(n_labels / df) for df in spread))
         # A label with little text (a greeting) would otherwise be penalised less for
         # words it has never seen than a topic with many examples; even out the mass.
-        mean = sum(self.totals.values()) / max(1, len(self.totals))
-        self.scale = {
-            label: (mean / self.totals[label]) ** MASS_BALANCE if self.totals[label] else 1.0
-            for label in self.labels
-        }
-        self.vocabulary = len(self.weight)
-        self.words = sorted({f[2:] for f in self.weight if f.startswith("w:")})
-        self.word_set = frozenset(self.words)
-        self.texts = [p.text for p in phrases]
-        self.index = {id(p): i for i, p in enumerate(phrases)}
+        mean = sum(self.totals) / max(1, len(self.totals))
+        self.scale = [(mean / t) ** MASS_BALANCE if t else 1.0 for t in self.totals]
+        self.vocabulary = len(spread)
         # Sparse postings for the fast path: a label's log-likelihood is a baseline every
         # label shares (each feature unseen) plus a correction for each feature it has seen.
+        # Feature i's postings are post_labels/post_deltas[starts[i]:starts[i + 1]].
         alpha = SMOOTHING
         self.log_alpha = math.log(alpha)
         self.denominator = [
-            math.log(self.totals[lab] * self.scale[lab] + alpha * self.vocabulary)
-            for lab in self.labels
+            math.log(t * s + alpha * self.vocabulary)
+            for t, s in zip(self.totals, self.scale, strict=True)
         ]
-        self.postings: dict[str, list[tuple[int, float]]] = {}
-        for i, label in enumerate(self.labels):
-            scale = self.scale[label]
-            for f, c in self.counts[label].items():
-                delta = math.log(c * scale + alpha) - self.log_alpha
-                self.postings.setdefault(f, []).append((i, delta))
+        self.starts = array("l", [0]) * (len(spread) + 1)
+        for fid, df in enumerate(spread):
+            self.starts[fid + 1] = self.starts[fid] + df
+        cursor = array("l", self.starts)
+        self.post_labels = array("H", [0]) * self.starts[-1]
+        self.post_deltas = array("d", [0.0]) * len(self.post_labels)
+        for i, counter in enumerate(counts):
+            scale = self.scale[i]
+            for f, c in counter.items():
+                fid = self.feature_ids[f]
+                k = cursor[fid]
+                cursor[fid] = k + 1
+                self.post_labels[k] = i
+                self.post_deltas[k] = math.log(c * scale + alpha) - self.log_alpha
+        self.words = sorted(f[2:] for f in self.feature_ids if f.startswith("w:"))
+        self.word_set = frozenset(self.words)
+        self.texts = [p.text for p in phrases]
+        self.index = {id(p): i for i, p in enumerate(phrases)}
         # Typo correction compares an unknown word only with known words of similar length.
         self.words_by_length: dict[int, list[str]] = {}
         for word in self.words:
@@ -149,6 +171,50 @@ class _Model:
         self.texts_by_label: dict[str, list[int]] = {}
         for i, phrase in enumerate(phrases):
             self.texts_by_label.setdefault(phrase.label, []).append(i)
+        self._label_counts: list[dict[int, float]] | None = None
+
+    def __getstate__(self) -> dict[str, object]:
+        """Picklable (bot.snapshot): `index` is keyed by object identity, rebuilt on load."""
+        return {**self.__dict__, "index": None, "_label_counts": None}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.index = {id(p): i for i, p in enumerate(self.phrases)}
+
+    def _count(self, phrases: list[Phrase], labels: list[int]) -> list[dict[str, float]]:
+        counts: list[dict[str, float]] = [{} for _ in self.labels]
+        for phrase, label in zip(phrases, labels, strict=True):
+            # titles and keywords: curated vocabulary, weighted up
+            scale = 1.0 if phrase.is_example else self.keyword_weight
+            _add_features(phrase.text, counts[label], scale)
+        return counts
+
+    def weigh(self, feats: dict[str, float]) -> dict[int, float]:
+        """Known features of a query by number, each times its label-specificity weight."""
+        ids, weights = self.feature_ids, self.weights
+        out: dict[int, float] = {}
+        for f, v in feats.items():
+            fid = ids.get(f)
+            if fid is not None:
+                out[fid] = v * weights[fid]
+        return out
+
+    def _phrase_counts(self, index: int) -> dict[int, float]:
+        """One phrasing's own contribution to its label's counts, by feature number."""
+        phrase = self.phrases[index]
+        feats: dict[str, float] = {}
+        _add_features(phrase.text, feats, 1.0 if phrase.is_example else self.keyword_weight)
+        return {self.feature_ids[f]: v for f, v in feats.items()}
+
+    def label_counts(self, label: int) -> dict[int, float]:
+        """A label's feature counts (rebuilt from the phrasings on first use)."""
+        if self._label_counts is None:
+            label_index = {lab: i for i, lab in enumerate(self.labels)}
+            counts = self._count(self.phrases, [label_index[p.label] for p in self.phrases])
+            self._label_counts = [
+                {self.feature_ids[f]: c for f, c in counter.items()} for counter in counts
+            ]
+        return self._label_counts[label]
 
     def correct(self, text: str) -> str:
         """Replace unknown words by the nearest known word (typos), when one is close."""
@@ -169,14 +235,13 @@ class _Model:
         return " ".join(out)
 
     def posterior(self, query: str, exclude: int | None = None) -> dict[str, float]:
-        feats = features(query)
-        weighted = {f: v * self.weight[f] for f, v in feats.items() if f in self.weight}
+        weighted = self.weigh(features(query))
         if not weighted:
             return {}
         return self._posterior_sparse(weighted, exclude)
 
     def _posterior_sparse(
-        self, weighted: dict[str, float], exclude: int | None = None
+        self, weighted: dict[int, float], exclude: int | None = None
     ) -> dict[str, float]:
         """The same scores as the dense sum, touching only the labels each feature has.
 
@@ -185,25 +250,25 @@ class _Model:
         """
         mass = sum(weighted.values())
         logp = [mass * (self.log_alpha - den) for den in self.denominator]
-        for f, v in weighted.items():
-            for i, delta in self.postings[f]:
-                logp[i] += v * delta
-        scores = dict(zip(self.labels, logp, strict=True))
+        starts, labels, deltas = self.starts, self.post_labels, self.post_deltas
+        for fid, v in weighted.items():
+            for k in range(starts[fid], starts[fid + 1]):
+                logp[labels[k]] += v * deltas[k]
         if exclude is not None:
-            label = self.phrases[exclude].label
-            scores[label] = self._label_logp(weighted, label, self.phrase_features[exclude])
-        return self._softmax(scores)
+            label = self.labels.index(self.phrases[exclude].label)
+            logp[label] = self._label_logp(weighted, label, self._phrase_counts(exclude))
+        return self._softmax(dict(zip(self.labels, logp, strict=True)))
 
     def _label_logp(
-        self, weighted: dict[str, float], label: str, minus: Counter[str] | None = None
+        self, weighted: dict[int, float], label: int, minus: dict[int, float] | None = None
     ) -> float:
         """One label's log-likelihood, optionally without one phrase's counts."""
-        alpha, counts, scale = SMOOTHING, self.counts[label], self.scale[label]
+        alpha, counts, scale = SMOOTHING, self.label_counts(label), self.scale[label]
         total = self.totals[label] - (sum(minus.values()) if minus else 0.0)
         denominator = math.log(total * scale + alpha * self.vocabulary)
         score = 0.0
-        for f, v in weighted.items():
-            c = counts.get(f, 0.0) - (minus.get(f, 0.0) if minus else 0.0)
+        for fid, v in weighted.items():
+            c = counts.get(fid, 0.0) - (minus.get(fid, 0.0) if minus else 0.0)
             score += v * (math.log(c * scale + alpha) - denominator)
         return score
 
@@ -215,18 +280,15 @@ class _Model:
         return {label: 100.0 * e / z for label, e in exps.items()}
 
     def _posterior_dense(
-        self, weighted: dict[str, float], exclude: int | None
+        self, weighted: dict[int, float], exclude: int | None
     ) -> dict[str, float]:
         """Every label, every feature: the plain sum the fast path must equal (tests)."""
-        removed_label = self.phrases[exclude].label if exclude is not None else None
+        removed = self.phrases[exclude].label if exclude is not None else None
+        minus = self._phrase_counts(exclude) if exclude is not None else None
         return self._softmax(
             {
-                label: self._label_logp(
-                    weighted,
-                    label,
-                    self.phrase_features[exclude] if label == removed_label else None,
-                )
-                for label in self.labels
+                label: self._label_logp(weighted, i, minus if label == removed else None)
+                for i, label in enumerate(self.labels)
             }
         )
 

@@ -30,7 +30,7 @@ def test_sparse_and_dense_scores_agree(matcher: Matcher, question: str) -> None:
     for model in matcher.models.values():
         norm = model.correct(normalise(question))
         fast = model.posterior(norm)
-        weighted = {f: v * model.weight[f] for f, v in features(norm).items() if f in model.weight}
+        weighted = model.weigh(features(norm))
         if not weighted:
             assert fast == {}
             continue
@@ -81,11 +81,7 @@ def test_fast_threshold_search_uses_the_same_rules_as_decide(matcher: Matcher) -
 def test_leave_one_out_sparse_equals_dense(matcher: Matcher) -> None:
     model = matcher.models["latin"]
     for idx in range(0, len(model.phrases), 97):
-        weighted = {
-            f: v * model.weight[f]
-            for f, v in features(model.phrases[idx].text).items()
-            if f in model.weight
-        }
+        weighted = model.weigh(features(model.phrases[idx].text))
         fast = model._posterior_sparse(weighted, idx)
         slow = model._posterior_dense(weighted, idx)
         for label in fast:
