@@ -142,6 +142,14 @@ class Catalogue:
     out_of_scope: OutOfScope
     warnings: tuple[Problem, ...] = field(default=())
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (bot.snapshot): the read-only topics view is stored as a dict."""
+        return {**self.__dict__, "topics": dict(self.topics)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, MappingProxyType(value) if key == "topics" else value)
+
     def menu_topics(self) -> list[Topic]:
         """Top-level topics in file order (sub-topics are reached through their parent)."""
         return [t for t in self.topics.values() if t.parent is None]

@@ -122,6 +122,7 @@ class Translations:
         self.current: dict[str, str] = {}
         self.fuzzy: set[str] = set()
         self._gnu: gettext.NullTranslations = gettext.NullTranslations()
+        self._mo = b""
         if po_path is None or not po_path.is_file():
             return
         with po_path.open("rb") as handle:
@@ -135,8 +136,20 @@ class Translations:
                 self.current[message.id] = message.string
         buffer = io.BytesIO()
         write_mo(buffer, catalog, use_fuzzy=False)
-        buffer.seek(0)
-        self._gnu = gettext.GNUTranslations(buffer)
+        self._mo = buffer.getvalue()
+        self._gnu = gettext.GNUTranslations(io.BytesIO(self._mo))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (bot.snapshot): GNUTranslations holds its plural rule as a closure,
+        so the compiled catalogue is kept instead and read again on unpickling."""
+        state = dict(self.__dict__)
+        del state["_gnu"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        mo = state.get("_mo")
+        self._gnu = gettext.GNUTranslations(io.BytesIO(mo)) if mo else gettext.NullTranslations()
 
     def gettext(self, message: str) -> str:
         return self._gnu.gettext(message)

@@ -252,3 +252,16 @@ async def test_the_bot_starts_only_from_valid_content(tmp_path: Path, breakage: 
     assert expected in stderr
     assert "before starting the bot" in stderr
     assert "Traceback" not in stderr
+
+
+def test_a_reload_reads_the_translations_again_even_from_the_default_directory() -> None:
+    """SIGHUP after editing locales/ must see the edit: the start-up Locales (shared by the
+    process) is reused only at start-up, never by a reload."""
+    from bot.i18n import default_locales, default_locales_dir
+    from bot.telegram.reload import load_content
+
+    at_start = load_content()
+    reloaded = load_content(locales_dir=default_locales_dir(), fresh=True)
+    assert at_start.locales is default_locales()
+    assert reloaded.locales is not at_start.locales
+    assert reloaded.locales.translations("fr").gettext("All topics") != "All topics"

@@ -52,6 +52,9 @@ from bot.telegram.logs import setup_logging
 async def test_startup_registers_commands_and_descriptions(bot: Harness) -> None:
     api = bot.api
     assert api.calls_to("getMe", ok=True)
+    # Registration runs beside polling (post_init starts it as a task); the default set
+    # comes first, then English.
+    await api.wait_for(lambda: "en" in api.short_descriptions)
     default = [c["command"] for c in api.commands[("default", "")]]
     assert default == ["start", "topics", "language", "help", "privacy", "forget", "card"]
     assert [c["command"] for c in api.commands[("default", "en")]] == default
@@ -525,7 +528,7 @@ async def test_operator_polling_round_trip_and_sigterm(tmp_path: Path) -> None:
             code, stderr = await stop_operator(proc)
         assert code == 0, stderr
         assert "never ask" in text_of(api.sent(ALICE.id)[0])
-        assert api.commands[("default", "")]
+        assert api.commands[("default", "")]  # registered beside the first answers
         # generated once into the data dir, with a log line saying so
         key = tmp_path / "data" / "secret.key"
         assert key.exists() and oct(key.stat().st_mode & 0o777) == "0o600"

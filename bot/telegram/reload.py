@@ -26,10 +26,15 @@ log = logging.getLogger("bot.telegram.reload")
 MAX_LOGGED_PROBLEMS = 50
 
 
-def load_content(content_dir: Path | None = None, locales_dir: Path | None = None) -> Engine:
-    """A new Engine over `content_dir` and `locales_dir`; ContentInvalid on any error."""
+def load_content(
+    content_dir: Path | None = None, locales_dir: Path | None = None, *, fresh: bool = False
+) -> Engine:
+    """A new Engine over `content_dir` and `locales_dir`; ContentInvalid on any error.
+
+    `fresh` (a reload) reads the translations again even from the default directory.
+    """
     content_dir = content_dir or default_content_dir()
-    default_dir = locales_dir is None or Path(locales_dir) == default_locales_dir()
+    default_dir = not fresh and (locales_dir is None or Path(locales_dir) == default_locales_dir())
     locales_dir = Path(locales_dir or default_locales_dir())
     problems: list[Problem] = []
     catalogue = None
@@ -68,7 +73,9 @@ async def reload_content(application) -> bool:
     svc = application.bot_data["services"]
     async with svc.reload_lock:
         try:
-            engine = await asyncio.to_thread(load_content, svc.content_dir, svc.locales_dir)
+            engine = await asyncio.to_thread(
+                load_content, svc.content_dir, svc.locales_dir, fresh=True
+            )
         except ContentInvalid as exc:
             count = log_problems(exc.problems)
             log.error(

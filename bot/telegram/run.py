@@ -69,7 +69,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     setup_logging(config.log_level)
     try:
-        engine = load_engine()
+        engine = load_engine(config)
     except ContentInvalid as exc:
         errors = [p for p in exc.problems if not getattr(p, "warning", False)]
         for problem in errors[:20]:
