@@ -39,9 +39,12 @@ check: setup
 run: setup
 	$(BIN)/python -m bot run
 
-# Speed against baselines in the same run (never part of `make test`).
+# Speed against baselines in the same run (never part of `make test`); results are
+# printed and written to benchmarks/results/*.json. Traffic stays on 127.0.0.1.
 bench: setup
 	$(BIN)/python benchmarks/bench_matcher.py
+	$(BIN)/python benchmarks/bench_e2e.py
+	$(BIN)/python benchmarks/bench_startup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
