@@ -45,6 +45,11 @@ def test_typos_are_corrected_against_known_words(matcher: Matcher) -> None:
     assert model.correct("hosptal") == "hospital"
     assert model.correct("surchage") == "surcharge"
     assert model.correct("xqzvbn") == "xqzvbn"  # nothing close: left alone
+    assert model.correct("ohspital") == "hospital"  # the first two letters swapped
+    # Only words that begin with the first or second letter are candidates (the index
+    # stays cheap as the vocabulary grows); a wrong first letter is left to the n-grams.
+    assert model.correct("xospital") == "xospital"
+    assert dict(matcher.rank("xospital bill"))  # still ranked, through letter n-grams
 
 
 def test_leaving_an_example_out_changes_its_own_score(matcher: Matcher) -> None:
