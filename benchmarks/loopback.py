@@ -18,7 +18,6 @@ deterministic sample every run), percentiles, and CPU / memory readings from /pr
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import random
 import statistics
@@ -36,10 +35,6 @@ from bench_matcher import typo  # noqa: E402
 from fake_bot_api import TOKEN, FakeBotAPI, FakeUser  # noqa: E402
 
 __all__ = ["TOKEN", "BenchBotAPI", "FakeUser", "Question"]
-
-# A bot stopped by SIGTERM drops the requests it has in flight (command registration runs
-# beside the first answers); aiohttp would print each as a traceback.
-logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
 
 RESULTS = Path(__file__).parent / "results"
 SEED = 20261123

@@ -891,6 +891,11 @@ class FakeBotAPI:
         params: dict[str, Any] = {}
         try:
             params = await self._params(request)
+        except ConnectionResetError:
+            # The bot hung up mid-request (stopped while a call was in flight, as Telegram
+            # sees it): nobody is left to answer, and it is not the server's error.
+            return web.Response(status=499)
+        try:
             handler = getattr(self, f"api_{method.lower()}", None)
             if handler is None:
                 raise ApiError(404, "Not Found")
