@@ -163,25 +163,29 @@ class _Model:
         self.words = sorted(f[2:] for f in self.feature_ids if f.startswith("w:"))
         self.word_set = frozenset(self.words)
         self.texts = [p.text for p in phrases]
-        self.index = {id(p): i for i, p in enumerate(phrases)}
         # Typo correction compares an unknown word only with known words of similar length
         # (within 2) that begin with its first or second letter (see `correct`).
         self.typo_windows: dict[tuple[str, int], list[str]] = {}
         for word in self.words:
             for n in range(len(word) - 2, len(word) + 3):
                 self.typo_windows.setdefault((word[0], n), []).append(word)
-        self.texts_by_label: dict[str, list[int]] = {}
+        by_label: dict[str, list[int]] = {}
         for i, phrase in enumerate(phrases):
-            self.texts_by_label.setdefault(phrase.label, []).append(i)
+            by_label.setdefault(phrase.label, []).append(i)
+        self.texts_by_label = {label: array("l", idxs) for label, idxs in by_label.items()}
+        self._positions: dict[int, int] | None = None
         self._label_counts: list[dict[int, float]] | None = None
 
     def __getstate__(self) -> dict[str, object]:
-        """Picklable (bot.snapshot): `index` is keyed by object identity, rebuilt on load."""
-        return {**self.__dict__, "index": None, "_label_counts": None}
+        """Picklable (bot.snapshot): what is keyed by object identity is left out."""
+        return {**self.__dict__, "_positions": None, "_label_counts": None}
 
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.__dict__.update(state)
-        self.index = {id(p): i for i, p in enumerate(self.phrases)}
+    def position(self, phrase: Phrase) -> int | None:
+        """Where `phrase` (this very object) is in `phrases`; for leave-one-out only, so
+        the map is built on first use rather than kept by every running bot."""
+        if self._positions is None:
+            self._positions = {id(p): i for i, p in enumerate(self.phrases)}
+        return self._positions.get(id(phrase))
 
     def _count(self, phrases: list[Phrase], labels: list[int]) -> list[dict[str, float]]:
         counts: list[dict[str, float]] = [{} for _ in self.labels]
@@ -348,7 +352,7 @@ class Matcher:
         model = self.models.get(script_of(query) or "other")
         if model is None or not query:
             return []
-        skip = model.index.get(id(exclude)) if exclude is not None else None
+        skip = model.position(exclude) if exclude is not None else None
         query = model.correct(query)
         scores = model.posterior(query, skip)
         leading = sorted(scores, key=scores.__getitem__, reverse=True)[:NEAR_COPY_LABELS]
