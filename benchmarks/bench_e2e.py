@@ -37,7 +37,6 @@ import argparse
 import asyncio
 import contextlib
 import io
-import json
 import os
 import signal
 import sys
@@ -60,7 +59,9 @@ from loopback import (
     environment,
     median,
     percentile,
+    run_main,
     sample_questions,
+    save_report,
     with_reply_counts,
 )
 
@@ -438,7 +439,6 @@ async def main_async(args: argparse.Namespace) -> int:
             print(f"  {label:44} {share:6.1%} of its main-thread CPU time")
         print()
 
-    RESULTS.mkdir(exist_ok=True)
     report = {
         "environment": environment(),
         "questions": len(questions),
@@ -449,18 +449,13 @@ async def main_async(args: argparse.Namespace) -> int:
         ],
         "note": NOTE_S2.format(target=TARGET_S2, seq=1 / LATENCY),
         "profile": profile_rows,
-        "seconds": time.monotonic() - started,
     }
-    (RESULTS / "e2e.json").write_text(json.dumps(report, indent=2))
-    print(f"bench_e2e: {time.monotonic() - started:.0f} s")
+    save_report("e2e", report, started)
     return 0
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=REPEATS, choices=range(1, 5))
-    parser.add_argument("--no-profile", action="store_true", help="never profile")
-    return asyncio.run(main_async(parser.parse_args()))
+    return run_main(__doc__, main_async, REPEATS, 4)
 
 
 if __name__ == "__main__":

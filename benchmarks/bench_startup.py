@@ -52,6 +52,8 @@ from loopback import (
     environment,
     median,
     memory_kb,
+    run_main,
+    save_report,
 )
 
 REPEATS = 5
@@ -306,7 +308,6 @@ async def main_async(args: argparse.Namespace) -> int:
             print(f"  {name:52} {seconds:7.3f}")
         print()
 
-    RESULTS.mkdir(exist_ok=True)
     report = {
         "environment": environment(),
         "runs": runs,
@@ -316,18 +317,13 @@ async def main_async(args: argparse.Namespace) -> int:
         ],
         "stages": stages,
         "engine_profile": engine_profile,
-        "seconds": time.monotonic() - started,
     }
-    (RESULTS / "startup.json").write_text(json.dumps(report, indent=2))
-    print(f"bench_startup: {time.monotonic() - started:.0f} s")
+    save_report("startup", report, started)
     return 0
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=REPEATS, choices=range(1, 10))
-    parser.add_argument("--no-profile", action="store_true", help="never profile")
-    return asyncio.run(main_async(parser.parse_args()))
+    return run_main(__doc__, main_async, REPEATS, 9)
 
 
 if __name__ == "__main__":

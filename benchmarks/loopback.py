@@ -17,13 +17,15 @@ deterministic sample every run), percentiles, and CPU / memory readings from /pr
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import os
 import random
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,3 +235,27 @@ def environment() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "load_average_at_start": os.getloadavg(),
     }
+
+
+# --------------------------------------------------------------------------- running
+
+
+def save_report(name: str, report: dict[str, Any], started: float) -> None:
+    """Write benchmarks/results/<name>.json (with the run's duration) and say so."""
+    report["seconds"] = time.monotonic() - started
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2))
+    print(f"bench_{name}: {report['seconds']:.0f} s")
+
+
+def run_main(
+    doc: str | None,
+    main_async: Callable[[argparse.Namespace], Awaitable[int]],
+    repeats: int,
+    most: int,
+) -> int:
+    """The command line every benchmark here shares: --repeats N, --no-profile."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=repeats, choices=range(1, most + 1))
+    parser.add_argument("--no-profile", action="store_true", help="never profile")
+    return asyncio.run(main_async(parser.parse_args()))
