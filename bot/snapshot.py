@@ -17,6 +17,7 @@ bundled content and nothing about any person.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import logging
@@ -47,7 +48,10 @@ def fingerprint(content_dir: Path, locales_dir: Path) -> str:
     """SHA-256 over everything the engine is built from (file names and bytes)."""
     digest = hashlib.sha256()
     versions = (sys.version, pickle.HIGHEST_PROTOCOL, rapidfuzz.__version__, babel.__version__)
-    digest.update(repr((*versions, yaml.__version__)).encode())
+    # The month too: validation depends on the date (answers not reviewed for 12 months
+    # are reported), so a snapshot is trusted for the month it was built in at most.
+    month = dt.date.today().strftime("%Y-%m")
+    digest.update(repr((*versions, yaml.__version__, month)).encode())
     source = Path(bot.__file__).resolve().parent
     for label, root, pattern in (
         ("bot", source, "*.py"),
