@@ -20,7 +20,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -61,8 +61,53 @@ def engine() -> Engine:
     return load_engine()
 
 
+class Conversation:
+    """A person's side of a chat with a bot that talks to `api`: in process (Harness) or
+    run as an operator would, in a subprocess (the privacy canary)."""
+
+    api: FakeBotAPI
+    reply_timeout: ClassVar[float] = 20.0
+
+    async def say(self, user: FakeUser, text: str, *, chat: dict | None = None) -> Call:
+        """Send a message and return the bot's (last) reply in that chat."""
+        chat_id = (chat or {"id": user.id})["id"]
+        before = len(self.api.sent(chat_id))
+        self.api.send_text(user, text, chat=chat)
+        await self.api.wait_for(
+            lambda: len(self.api.sent(chat_id)) > before, timeout=self.reply_timeout
+        )
+        return self.api.sent(chat_id)[-1]
+
+    async def press(self, user: FakeUser, message: dict, data: str) -> str:
+        """Press a button and wait until the query is answered and the bot has finished."""
+        chat_id = message["chat"]["id"]
+        edits = len(self.api.calls_to("editMessageText"))
+        sends = len(self.api.sent(chat_id))
+        query_id = self.api.press(user, message, data)
+        await self.api.wait_for(
+            lambda: (
+                self.api.callback_queries[query_id]
+                and (
+                    len(self.api.calls_to("editMessageText")) > edits
+                    or len(self.api.sent(chat_id)) > sends
+                )
+            ),
+            timeout=self.reply_timeout,
+        )
+        return query_id
+
+    async def choose_language(self, user: FakeUser, lang: str) -> None:
+        """/language, then press that language's button (the choice is stored)."""
+        chooser = await self.say(user, "/language")
+        await self.press(user, chooser.result, f"lang:{lang}")
+
+    async def sentinel(self, user: FakeUser = CAROL) -> None:
+        """Updates are handled in order of arrival: once this is answered, earlier ones are."""
+        await self.say(user, "/help")
+
+
 @dataclass
-class Harness:
+class Harness(Conversation):
     api: FakeBotAPI
     app: Any
     config: Config
@@ -85,35 +130,6 @@ class Harness:
 
     def has_row(self, user: FakeUser) -> bool:
         return user_key(SECRET.encode(), user.id) in self.stored_keys()
-
-    async def say(self, user: FakeUser, text: str, *, chat: dict | None = None) -> Call:
-        """Send a message and return the bot's (last) reply in that chat."""
-        chat_id = (chat or {"id": user.id})["id"]
-        before = len(self.api.sent(chat_id))
-        self.api.send_text(user, text, chat=chat)
-        await self.api.wait_for(lambda: len(self.api.sent(chat_id)) > before)
-        return self.api.sent(chat_id)[-1]
-
-    async def press(self, user: FakeUser, message: dict, data: str) -> str:
-        """Press a button and wait until the query is answered and the bot has finished."""
-        chat_id = message["chat"]["id"]
-        edits = len(self.api.calls_to("editMessageText"))
-        sends = len(self.api.sent(chat_id))
-        query_id = self.api.press(user, message, data)
-        await self.api.wait_for(
-            lambda: (
-                self.api.callback_queries[query_id]
-                and (
-                    len(self.api.calls_to("editMessageText")) > edits
-                    or len(self.api.sent(chat_id)) > sends
-                )
-            )
-        )
-        return query_id
-
-    async def sentinel(self, user: FakeUser = CAROL) -> None:
-        """Updates are handled in order of arrival: once this is answered, earlier ones are."""
-        await self.say(user, "/help")
 
     async def inject(self, update: dict) -> None:
         """Put an update straight on the application's queue, as PTB's updater does: for

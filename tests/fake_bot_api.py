@@ -997,19 +997,19 @@ class FakeBotAPI:
             raise bad("LANG_CODE_INVALID")
         return lang
 
-    async def api_setmydescription(self, params: dict) -> bool:
-        text = params.get("description") or ""
-        if len(text) > 512:
-            raise bad("BOT_DESCRIPTION_INVALID")
-        self.descriptions[self._lang(params)] = text
+    def _set_text(self, params: dict, key: str, limit: int, into: dict[str, str]) -> bool:
+        """setMyDescription / setMyShortDescription: at most `limit` characters."""
+        text = params.get(key) or ""
+        if len(text) > limit:
+            raise bad(f"BOT_{key.upper()}_INVALID")
+        into[self._lang(params)] = text
         return True
 
+    async def api_setmydescription(self, params: dict) -> bool:
+        return self._set_text(params, "description", 512, self.descriptions)
+
     async def api_setmyshortdescription(self, params: dict) -> bool:
-        text = params.get("short_description") or ""
-        if len(text) > 120:
-            raise bad("BOT_SHORT_DESCRIPTION_INVALID")
-        self.short_descriptions[self._lang(params)] = text
-        return True
+        return self._set_text(params, "short_description", 120, self.short_descriptions)
 
     async def api_getmydescription(self, params: dict) -> dict:
         return {"description": self.descriptions.get(self._lang(params), "")}

@@ -344,8 +344,7 @@ async def test_added_to_and_removed_from_groups(bot: Harness, caplog) -> None:
 
 
 async def test_blocked_then_restarted(bot: Harness) -> None:
-    chooser = await bot.say(ALICE, "/language")
-    await bot.press(ALICE, chooser.result, "lang:en")
+    await bot.choose_language(ALICE, "en")
     assert bot.has_row(ALICE)
     bot.api.member_status(ALICE, "kicked")
     await bot.api.wait_for(lambda: not bot.has_row(ALICE))

@@ -32,7 +32,6 @@ from conftest import (
     CAROL,
     GP,
     SECRET,
-    Harness,
     Lines,
     copy_app,
     operator_env,
@@ -170,8 +169,7 @@ async def test_blocked_while_pressing_a_button_deletes_the_row(
     engine: Engine, tmp_path: Path
 ) -> None:
     async with running_bot(engine, tmp_path) as bot:
-        chooser = await bot.say(ALICE, "/language")
-        await bot.press(ALICE, chooser.result, "lang:en")
+        await bot.choose_language(ALICE, "en")
         assert bot.has_row(ALICE)
         menu = await bot.say(ALICE, "/topics")
         bot.api.fail("editMessageText", 403, chat_id=ALICE.id)
@@ -235,11 +233,6 @@ def storage_log(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "bot.storage"]
 
 
-async def choose(bot: Harness, user, lang: str) -> None:
-    chooser = await bot.say(user, "/language")
-    await bot.press(user, chooser.result, f"lang:{lang}")
-
-
 async def test_locked_database(two_languages, tmp_path: Path, caplog) -> None:
     """A long write transaction elsewhere: saved languages still read (WAL), new choices
     cannot be saved, one report, and everything works again once the lock is gone."""
@@ -249,12 +242,12 @@ async def test_locked_database(two_languages, tmp_path: Path, caplog) -> None:
     clock = Clock()
     build = {"storage": guarded_store(tmp_path, clock)}
     async with running_bot(engine, tmp_path, build=build) as bot:
-        await choose(bot, ALICE, other)
+        await bot.choose_language(ALICE, other)
         assert text_of(await bot.say(ALICE, "/topics")) == menu_text(engine, other)
         blocker = sqlite3.connect(bot.data_dir / DB_FILE, isolation_level=None)
         try:
             blocker.execute("BEGIN EXCLUSIVE")
-            await choose(bot, DANA, other)  # cannot be saved: still answered
+            await bot.choose_language(DANA, other)  # cannot be saved: still answered
             for _ in range(3):
                 assert text_of(await bot.say(ALICE, "/topics")) == menu_text(engine, other)
                 assert text_of(await bot.say(DANA, "/topics")) == menu_text(engine, "en")
@@ -264,7 +257,7 @@ async def test_locked_database(two_languages, tmp_path: Path, caplog) -> None:
             blocker.execute("ROLLBACK")
             blocker.close()
         clock.now += 61  # the cool-down is over: the next write is tried again
-        await choose(bot, DANA, other)
+        await bot.choose_language(DANA, other)
         assert text_of(await bot.say(DANA, "/topics")) == menu_text(engine, other)
         assert any("works again" in m for m in storage_log(caplog))
         assert len([m for m in storage_log(caplog) if "failed" in m]) == 1
@@ -310,7 +303,7 @@ async def test_read_only_database(two_languages, tmp_path: Path, caplog) -> None
         async with running_bot(engine, tmp_path, build=build) as bot:
             for _ in range(3):  # saved choices are still read
                 assert text_of(await bot.say(ALICE, "/topics")) == menu_text(engine, other)
-            await choose(bot, DANA, other)  # cannot be saved: answered all the same
+            await bot.choose_language(DANA, other)  # cannot be saved: answered all the same
             assert text_of(await bot.say(DANA, "/topics")) == menu_text(engine, "en")
             failures = [m for m in storage_log(caplog) if "failed" in m]
             assert len(failures) == 1 and "readonly" in failures[0].replace("-", "")
@@ -319,7 +312,7 @@ async def test_read_only_database(two_languages, tmp_path: Path, caplog) -> None
             protected.__exit__(None, None, None)  # the operator fixes the permissions
             protected = None
             clock.now += 61
-            await choose(bot, DANA, other)
+            await bot.choose_language(DANA, other)
             assert bot.has_row(DANA)
             assert text_of(await bot.say(DANA, "/topics")) == menu_text(engine, other)
             assert any("works again" in m for m in storage_log(caplog))
@@ -337,14 +330,14 @@ async def test_corrupt_database_then_replaced(two_languages, tmp_path: Path, cap
     caplog.set_level(logging.INFO, logger="bot")
     build = {"storage": guarded_store(tmp_path, Clock(), cooldown=0)}
     async with running_bot(engine, tmp_path, build=build) as bot:
-        await choose(bot, ALICE, other)
+        await bot.choose_language(ALICE, other)
         for _ in range(3):
             assert text_of(await bot.say(ALICE, "/topics")) == menu_text(engine, "en")
         failures = [m for m in storage_log(caplog) if "failed" in m]
         assert len(failures) == 1 and "DatabaseError" in failures[0]
         for path in data.glob(DB_FILE + "*"):  # the operator moves the broken file away
             path.unlink()
-        await choose(bot, ALICE, other)
+        await bot.choose_language(ALICE, other)
         assert text_of(await bot.say(ALICE, "/topics")) == menu_text(engine, other)
         assert bot.has_row(ALICE)
         assert any("works again" in m for m in storage_log(caplog))

@@ -29,6 +29,7 @@ from conftest import (
     CAROL,
     GP,
     SECRET,
+    Conversation,
     Lines,
     copy_app,
     free_port,
@@ -107,8 +108,7 @@ async def converse(bot, api: FakeBotAPI) -> None:
     menu = await bot.say(PERSON, "/topics")
     await bot.press(PERSON, menu.result, f"t:{GP}")
     await bot.press(PERSON, menu.result, f"t:{MARKER}")
-    chooser = await bot.say(PERSON, "/language")
-    await bot.press(PERSON, chooser.result, "lang:en")  # a stored row
+    await bot.choose_language(PERSON, "en")  # a stored row
     group = api.group_chat()
     await bot.say(PERSON, f"@{BOT_USERNAME} {marked('can i see a gp')}", chat=group)
     api.send_text(PERSON, marked("group chatter"), chat=group)
@@ -125,8 +125,7 @@ async def converse(bot, api: FakeBotAPI) -> None:
     api.push_update({"message": message})
     ask = await bot.say(PERSON, "/forget")
     await bot.press(PERSON, ask.result, "forget:yes")
-    chooser = await bot.say(PERSON, "/language")
-    await bot.press(PERSON, chooser.result, "lang:en")
+    await bot.choose_language(PERSON, "en")
     api.block(PERSON.id)
     api.send_text(PERSON, marked("after blocking"))
     await api.wait_for(lambda: api.calls_to("sendMessage", ok=False)[-1].status == 403)
@@ -232,35 +231,10 @@ async def test_canary_as_an_operator(tmp_path: Path) -> None:
     assert_data_dir_clean(tmp_path / "data")
 
 
-class OperatorBot:
+class OperatorBot(Conversation):
     """The Harness calls `converse` needs, against a bot running as a subprocess."""
+
+    reply_timeout = 30.0
 
     def __init__(self, api: FakeBotAPI) -> None:
         self.api = api
-
-    async def say(self, user: FakeUser, text: str, *, chat: dict | None = None):
-        chat_id = (chat or {"id": user.id})["id"]
-        before = len(self.api.sent(chat_id))
-        self.api.send_text(user, text, chat=chat)
-        await self.api.wait_for(lambda: len(self.api.sent(chat_id)) > before, timeout=30)
-        return self.api.sent(chat_id)[-1]
-
-    async def press(self, user: FakeUser, message: dict, data: str) -> str:
-        chat_id = message["chat"]["id"]
-        edits = len(self.api.calls_to("editMessageText"))
-        sends = len(self.api.sent(chat_id))
-        query_id = self.api.press(user, message, data)
-        await self.api.wait_for(
-            lambda: (
-                self.api.callback_queries[query_id]
-                and (
-                    len(self.api.calls_to("editMessageText")) > edits
-                    or len(self.api.sent(chat_id)) > sends
-                )
-            ),
-            timeout=30,
-        )
-        return query_id
-
-    async def sentinel(self) -> None:
-        await self.say(CAROL, "/help")

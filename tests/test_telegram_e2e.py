@@ -230,8 +230,7 @@ async def test_privacy_and_help(bot: Harness) -> None:
 
 
 async def test_forget_asks_then_deletes(bot: Harness) -> None:
-    chooser = await bot.say(ALICE, "/language")
-    await bot.press(ALICE, chooser.result, "lang:en")
+    await bot.choose_language(ALICE, "en")
     assert bot.has_row(ALICE)
     ask = await bot.say(ALICE, "/forget")
     assert buttons(ask) == ["forget:yes", "forget:no"]
@@ -248,8 +247,7 @@ async def test_forget_asks_then_deletes(bot: Harness) -> None:
 
 
 async def test_blocking_the_bot_deletes_the_row(bot: Harness) -> None:
-    chooser = await bot.say(ALICE, "/language")
-    await bot.press(ALICE, chooser.result, "lang:en")
+    await bot.choose_language(ALICE, "en")
     assert bot.has_row(ALICE)
     bot.api.member_status(ALICE, "kicked")
     await bot.api.wait_for(lambda: not bot.has_row(ALICE))
@@ -257,8 +255,7 @@ async def test_blocking_the_bot_deletes_the_row(bot: Harness) -> None:
 
 async def test_forbidden_when_sending_deletes_the_row(bot: Harness, caplog) -> None:
     caplog.set_level(logging.INFO, logger="bot")
-    chooser = await bot.say(ALICE, "/language")
-    await bot.press(ALICE, chooser.result, "lang:en")
+    await bot.choose_language(ALICE, "en")
     assert bot.has_row(ALICE)
     bot.api.block(ALICE.id)
     bot.api.send_text(ALICE, "how do i register with a gp")
@@ -376,8 +373,7 @@ async def test_storage_failure_never_stops_answers(engine: Engine, tmp_path: Pat
     data.mkdir()
     (data / DB_FILE).write_bytes(b"corrupted " * 500)
     async with running_bot(engine, tmp_path) as harness:
-        chooser = await harness.say(ALICE, "/language")
-        await harness.press(ALICE, chooser.result, "lang:en")
+        await harness.choose_language(ALICE, "en")
         assert "English" in text_of(harness.api.calls_to("editMessageText", ok=True)[-1])
         assert (await harness.say(ALICE, "how do i register with a gp")).ok
         ask = await harness.say(ALICE, "/forget")
