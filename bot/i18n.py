@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from babel import Locale
 from babel.core import UnknownLocaleError
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import PoFileError, read_po
 
@@ -117,16 +118,14 @@ ENGLISH = Language(
 class Translations:
     """One language's catalogue: gettext for interface strings, lookup for content."""
 
-    def __init__(self, code: str, po_path: Path | None = None) -> None:
+    def __init__(self, code: str, catalog: Catalog | None = None) -> None:
         self.code = code
         self.current: dict[str, str] = {}
         self.fuzzy: set[str] = set()
         self._gnu: gettext.NullTranslations = gettext.NullTranslations()
         self._mo = b""
-        if po_path is None or not po_path.is_file():
+        if catalog is None:
             return
-        with po_path.open("rb") as handle:
-            catalog = read_po(handle, locale=code)
         for message in catalog:
             if not message.id or isinstance(message.id, tuple):
                 continue
@@ -177,6 +176,9 @@ class Locales:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or default_locales_dir()
         self.problems: list[Problem] = []
+        # The strict check of each catalogue read (see `check_catalogues`), kept apart:
+        # the loader itself carries on with what Babel could parse.
+        self.catalogue_problems: list[Problem] = []
         self.data: dict[str, LocaleData] = {
             SOURCE_LANGUAGE: LocaleData(ENGLISH, Translations(SOURCE_LANGUAGE))
         }
@@ -242,7 +244,13 @@ class Locales:
         )
         po_path = folder / "LC_MESSAGES" / f"{DOMAIN}.po"
         try:
-            translations = Translations(code, po_path)
+            catalog = None
+            if po_path.is_file():
+                catalog, problems = read_catalogue(po_path, code, self.root)
+                self.catalogue_problems += problems
+                if catalog is None:  # nothing could be read: the loader's problem too
+                    self.problems += problems
+            translations = Translations(code, catalog)
         except Exception as exc:  # a broken catalogue must not take the bot down
             self._problem(po_path, 1, f"cannot read catalogue: {exc}")
             translations = Translations(code)
@@ -326,43 +334,58 @@ def check_catalogues(locales_dir: Path) -> list[Problem]:
     """
     problems: list[Problem] = []
     for po_path in sorted(locales_dir.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
-        rel = _relative(po_path, locales_dir)
-        code = po_path.parent.parent.name
-        try:
-            with po_path.open("rb") as handle:
-                try:
-                    catalog = read_po(handle, locale=code, abort_invalid=True)
-                except UnknownLocaleError:
-                    handle.seek(0)
-                    catalog = read_po(handle, abort_invalid=True)
-        except PoFileError as exc:
-            reason = str(exc).rsplit(" on ", 1)[0]
-            problems.append(Problem(rel, exc.lineno + 1, f"invalid catalogue: {reason}"))
-            continue
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            problems.append(Problem(rel, 1, f"cannot read catalogue: {type(exc).__name__}"))
-            continue
-        for message in catalog:
-            if not message.id or message.fuzzy or not message.string:
-                continue
-            ids = message.id if isinstance(message.id, tuple) else (message.id,)
-            strings = message.string if isinstance(message.string, tuple) else (message.string,)
-            wanted = set().union(*(_PLACEHOLDER.findall(i) for i in ids))
-            for string in strings:
-                if not string:
-                    continue
-                found = set(_PLACEHOLDER.findall(string))
-                if found != wanted:
-                    shown = ", ".join(f"{{{n}}}" for n in sorted(found ^ wanted))
-                    problems.append(
-                        Problem(
-                            rel,
-                            message.lineno or 1,
-                            f"placeholders differ from the English ({shown})",
-                        )
-                    )
-                    break
+        problems += read_catalogue(po_path, po_path.parent.parent.name, locales_dir)[1]
     return problems
+
+
+def read_catalogue(
+    po_path: Path, code: str, locales_dir: Path
+) -> tuple[Catalog | None, list[Problem]]:
+    """One catalogue, read once: strictly first (for `check_catalogues`' problems), and
+    when that fails, again leniently, so the loader still gets what Babel can parse."""
+    rel = _relative(po_path, locales_dir)
+    problems: list[Problem] = []
+    try:
+        catalog = _read_po(po_path, code, strict=True)
+    except PoFileError as exc:
+        reason = str(exc).rsplit(" on ", 1)[0]
+        problems.append(Problem(rel, exc.lineno + 1, f"invalid catalogue: {reason}"))
+        try:
+            return _read_po(po_path, code, strict=False), problems
+        except (OSError, UnicodeDecodeError, ValueError):
+            return None, problems
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return None, [Problem(rel, 1, f"cannot read catalogue: {type(exc).__name__}")]
+    for message in catalog:
+        if not message.id or message.fuzzy or not message.string:
+            continue
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        wanted = set().union(*(_PLACEHOLDER.findall(i) for i in ids))
+        for string in strings:
+            if not string:
+                continue
+            found = set(_PLACEHOLDER.findall(string))
+            if found != wanted:
+                shown = ", ".join(f"{{{n}}}" for n in sorted(found ^ wanted))
+                problems.append(
+                    Problem(
+                        rel,
+                        message.lineno or 1,
+                        f"placeholders differ from the English ({shown})",
+                    )
+                )
+                break
+    return catalog, problems
+
+
+def _read_po(po_path: Path, code: str, *, strict: bool) -> Catalog:
+    with po_path.open("rb") as handle:
+        try:
+            return read_po(handle, locale=code, abort_invalid=strict)
+        except UnknownLocaleError:
+            handle.seek(0)
+            return read_po(handle, abort_invalid=strict)
 
 
 def _relative(path: Path, root: Path) -> str:

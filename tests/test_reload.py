@@ -35,7 +35,8 @@ from conftest import (
 from fake_bot_api import TOKEN, FakeBotAPI
 
 from bot.content import validate
-from bot.telegram.reload import check_catalogues, reload_content
+from bot.i18n import check_catalogues
+from bot.telegram.reload import reload_content
 
 OLD_TITLE = "Registering with a GP"
 NEW_TITLE = "Registering with a GP surgery"

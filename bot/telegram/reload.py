@@ -1,13 +1,14 @@
 """Loading the content and translations, at start-up and again on SIGHUP.
 
-`load_content` reads `content/` (bot.content.load_catalogue), checks every gettext
-catalogue strictly, reads `locales/` (bot.i18n.Locales) and builds a new Engine; any error
-raises `ContentInvalid` with every problem as `file:line: message`. The bot starts only
+`load_content` reads `content/` (bot.content.load_catalogue), reads `locales/`
+(bot.i18n.Locales, which checks every gettext catalogue strictly as it reads it) and
+builds a new Engine; any error raises `ContentInvalid` with every problem as
+`file:line: message`. The bot starts only
 from content that passes, and `reload_content` swaps the running engine for a new one only
 when it passes too: otherwise the running catalogue stays and each error is logged.
 
-The catalogue check (bot.i18n.check_catalogues, also run by `python -m bot validate`) is
-stricter than the loader, which skips what it cannot parse.
+The catalogue check (bot.i18n.read_catalogue; `python -m bot validate` runs the same through
+check_catalogues) is stricter than the loader, which skips what it cannot parse.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from bot.content import ContentInvalid, Problem, default_content_dir, errors_only, load_catalogue
 from bot.engine import Engine
-from bot.i18n import Locales, check_catalogues, default_locales, default_locales_dir
+from bot.i18n import Locales, default_locales, default_locales_dir
 
 log = logging.getLogger("bot.telegram.reload")
 
@@ -42,10 +43,11 @@ def load_content(
         catalogue = load_catalogue(content_dir)
     except ContentInvalid as exc:
         problems.extend(exc.problems)
-    problems.extend(check_catalogues(locales_dir))
     # At start-up the process-wide default Locales is used (the console and CLI share it);
-    # a reload always reads the files afresh.
+    # a reload always reads the files afresh. Each catalogue is checked strictly as it is
+    # read (bot.i18n.read_catalogue), not parsed a second time here.
     locales = default_locales() if default_dir else Locales(locales_dir)
+    problems.extend(locales.catalogue_problems)
     problems.extend(locales.problems)
     if catalogue is None or errors_only(problems):
         raise ContentInvalid(problems)
