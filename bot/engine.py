@@ -60,6 +60,16 @@ def load_thresholds(root: Path) -> Thresholds:
         return Thresholds()
 
 
+def alarm_phrases(catalogue: Catalogue, locales: Locales) -> tuple[list[str], list[str]]:
+    """(emergency, crisis) phrases: the English ones and every language's."""
+    emergency = list(catalogue.emergency.phrases)
+    crisis = list(catalogue.emergency.crisis_phrases)
+    for data in locales.data.values():
+        emergency += [str(p) for p in (data.examples or {}).get("emergency") or ()]
+        crisis += [str(p) for p in (data.examples or {}).get("crisis") or ()]
+    return emergency, crisis
+
+
 def locale_phrases(catalogue: Catalogue, locales: Locales) -> list[Phrase]:
     """Native question phrasings of every shipped language, for matching across languages.
 
@@ -104,14 +114,7 @@ class Engine:
             catalogue, locale_phrases(catalogue, self.locales)
         )
         self.thresholds = thresholds or load_thresholds(catalogue.root)
-        emergency, crisis = (
-            list(catalogue.emergency.phrases),
-            list(catalogue.emergency.crisis_phrases),
-        )
-        for data in self.locales.data.values():
-            emergency += [str(p) for p in (data.examples or {}).get("emergency") or ()]
-            crisis += [str(p) for p in (data.examples or {}).get("crisis") or ()]
-        self.detector = EmergencyDetector(emergency, crisis)
+        self.detector = EmergencyDetector(*alarm_phrases(catalogue, self.locales))
         self.languages = LanguageDetector([d.language for d in self.locales.data.values()])
         self._intents = {SMALL_TALK_PREFIX + i.name: i for i in catalogue.small_talk}
 

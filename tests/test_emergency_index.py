@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.emergency import MAX_INSERTED, Alarm, EmergencyDetector, _same_word
-from bot.engine import Engine
+from bot.engine import Engine, alarm_phrases
 from bot.normalise import normalise
 
 
@@ -67,11 +67,7 @@ def follows(words, at, rest) -> bool:
 
 @pytest.fixture(scope="module")
 def detectors(engine: Engine) -> tuple[EmergencyDetector, ScanDetector, list[str]]:
-    emergency = list(engine.catalogue.emergency.phrases)
-    crisis = list(engine.catalogue.emergency.crisis_phrases)
-    for data in engine.locales.data.values():
-        emergency += [str(p) for p in (data.examples or {}).get("emergency") or ()]
-        crisis += [str(p) for p in (data.examples or {}).get("crisis") or ()]
+    emergency, crisis = alarm_phrases(engine.catalogue, engine.locales)
     phrases = emergency + crisis
     return EmergencyDetector(emergency, crisis), ScanDetector(emergency, crisis), phrases
 
