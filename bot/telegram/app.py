@@ -152,7 +152,12 @@ async def post_init(application: Application) -> None:
     svc.tasks.append(asyncio.create_task(purge_loop(svc.storage), name="purge-idle"))
 
 
-async def post_shutdown(application: Application) -> None:
+async def post_stop(application: Application) -> None:
+    """Background tasks end before the bot's HTTP client is shut down.
+
+    python-telegram-bot runs post_shutdown only after `Application.shutdown()`, so command
+    registration still under way at a SIGTERM would have called a closed client.
+    """
     svc: h.Services = application.bot_data["services"]
     for task in svc.tasks:
         task.cancel()
@@ -160,7 +165,11 @@ async def post_shutdown(application: Application) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     svc.tasks.clear()
-    await svc.storage.close()
+
+
+async def post_shutdown(application: Application) -> None:
+    await post_stop(application)  # a no-op when it already ran (run_polling, run_webhook)
+    await application.bot_data["services"].storage.close()
 
 
 def limit_webhook_body(max_bytes: int = WEBHOOK_MAX_BODY) -> None:
@@ -237,6 +246,7 @@ def build_application(
         .get_updates_request(UpdatesRequest(connection_pool_size=1, **timeouts))
         .concurrent_updates(True)
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
     )
     if limiter:
