@@ -1181,18 +1181,22 @@ class FakeBotAPI:
         self.messages[(chat_id, message["message_id"])] = message
         return message
 
-    async def api_editmessagetext(self, params: dict) -> dict | bool:
-        text, entities = check_text(params.get("text"), params.get("parse_mode"))
-        markup = check_reply_markup(params.get("reply_markup"))
-        if params.get("inline_message_id"):
-            return True
-        chat_id = self._known_chat(params)
-        key = (chat_id, params.get("message_id"))
+    def _editable(self, params: dict) -> tuple[tuple[int, Any], dict]:
+        """The bot's own message that an edit names, as Telegram finds it (or refuses)."""
+        key = (self._known_chat(params), params.get("message_id"))
         message = self.messages.get(key)
         if message is None:
             raise bad("message to edit not found")
         if message.get("from", {}).get("id") != self.bot_id:
             raise bad("message can't be edited")
+        return key, message
+
+    async def api_editmessagetext(self, params: dict) -> dict | bool:
+        text, entities = check_text(params.get("text"), params.get("parse_mode"))
+        markup = check_reply_markup(params.get("reply_markup"))
+        if params.get("inline_message_id"):
+            return True
+        key, message = self._editable(params)
         if (
             message.get("text") == text
             and message.get("entities", []) == entities
@@ -1216,11 +1220,7 @@ class FakeBotAPI:
         markup = check_reply_markup(params.get("reply_markup"))
         if params.get("inline_message_id"):
             return True
-        chat_id = self._known_chat(params)
-        key = (chat_id, params.get("message_id"))
-        message = self.messages.get(key)
-        if message is None:
-            raise bad("message to edit not found")
+        key, message = self._editable(params)
         if message.get("reply_markup") == markup:
             raise bad("message is not modified")
         edited = dict(message)
