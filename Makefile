@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup chat test lint format validate check run bench clean translations coverage
+.PHONY: setup chat test lint format validate check run bench clean translations coverage eval vectors
 
 setup: $(STAMP)
 
@@ -35,6 +35,14 @@ validate: setup
 
 check: setup
 	$(BIN)/python -m bot check
+
+# Alerts and answers on the independent questions in eval/ (test half; slower than tests).
+eval: setup
+	$(BIN)/python -m bot eval
+
+# Re-embed alarm phrases and examples after content or examples change (bot/data/vectors.npz).
+vectors: setup
+	$(BIN)/python -m bot vectors
 
 run: setup
 	$(BIN)/python -m bot run

@@ -156,6 +156,110 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     return 0 if ok and not locales.problems else 1
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Alerts and answers on the independent questions in eval/ (see bot.alert_eval)."""
+    from bot import alert_eval as ae
+
+    engine = _engine(args.content)
+    if engine.semantic is None:
+        print("NOTE: the sentence encoder is not available here; phrase stage only")
+    questions = ae.read_questions(args.questions or ae.EVAL_DIR)
+    tuning = [q for q in questions if q.half == ae.TUNE]
+    testing = [q for q in questions if q.half == ae.TEST]
+    current = engine.alert_thresholds
+    if args.tune:
+        from bot.semantic import VectorFile
+
+        observed = ae.observe(engine, tuning, VectorFile.read().held_out_verdicts())
+        learnt = ae.tune(observed, current)
+        print(f"Tuning half ({len(tuning)} questions), thresholds in use: {current}")
+        print(ae.table(observed)[0])
+        print(f"\nLearnt from the tuning half: {learnt}")
+        print(ae.table(ae.with_thresholds(observed, learnt))[0])
+        if args.write:
+            note = f"{len(tuning)} tuning questions, {len({q.lang for q in tuning})} languages"
+            print("written to", ae.write_thresholds(args.content, learnt, note))
+        return 0
+    observed = ae.observe(engine, testing)
+    text, rows = ae.table(observed)
+    print(f"Test half of eval/ ({len(testing)} questions; thresholds {current})")
+    print(text)
+    if args.misses:
+        print("\nMissed emergencies and crises:")
+        for line in rows["all"].misses:
+            print("  " + line)
+    return 0
+
+
+def cmd_vectors(args: argparse.Namespace) -> int:
+    """Embed the probe's training texts and train it (see bot.semantic)."""
+    import time
+
+    import numpy as np
+
+    from bot.alert_eval import TUNE, read_questions
+    from bot.alerts import references
+    from bot.i18n import Locales
+    from bot.semantic import (
+        CRISIS,
+        EMERGENCY,
+        VECTORS_FILE,
+        Encoder,
+        VectorFile,
+        probabilities,
+        train_probe,
+    )
+
+    catalogue = _engine(args.content).catalogue
+    refs = references(catalogue, Locales(args.locales))
+    labels = {r.text: {EMERGENCY: 1, CRISIS: 2}.get(r.label, 0) for r in refs}
+    classes = {"emergency": 1, "crisis": 2, "ordinary": 0}
+    tune_texts = set()
+    for q in read_questions():
+        if q.half == TUNE and q.text not in labels:  # never the test half (`make eval`)
+            labels[q.text] = classes[q.kind]
+            tune_texts.add(q.text)
+    encoder = Encoder.load()
+    if encoder is None:
+        print("the sentence encoder cannot load on this machine", file=sys.stderr)
+        return 1
+    out = args.out or VECTORS_FILE
+    known = VectorFile.read(out).lookup()
+    texts = list(labels)
+    todo = [t for t in texts if t not in known]
+    print(f"{len(texts)} training texts, {len(todo)} to embed", file=sys.stderr)
+    started = time.monotonic()
+    for i in range(0, len(todo), 64):
+        batch = todo[i : i + 64]
+        known.update(zip(batch, encoder.embed(batch), strict=True))
+        if i % 1280 == 0:
+            done = i + len(batch)
+            print(f"  {done}/{len(todo)} {time.monotonic() - started:.0f} s", file=sys.stderr)
+    vectors = np.array([known[t] for t in texts], dtype=np.float32)
+    classes_ = np.array([labels[t] for t in texts])
+    weights, bias = train_probe(vectors, classes_)
+    # Thresholds are chosen on the tuning half, which the probe learnt from: its
+    # verdicts there would be too sure. Each tuning question's verdict comes from a
+    # probe that did not see it (five folds), as a new message's would.
+    tuning = np.array([t in tune_texts for t in texts])
+    fold = np.cumsum(tuning) % 5
+    held_out = np.zeros((len(texts), 3), dtype=np.float32)
+    for k in range(5):
+        leave = tuning & (fold == k)
+        w, b = train_probe(vectors[~leave], classes_[~leave])
+        held_out[leave] = probabilities(vectors[leave], w, b)
+    VectorFile(
+        texts,
+        vectors,
+        weights,
+        bias,
+        held_out=held_out[tuning],
+        held_out_texts=[t for t, keep in zip(texts, tuning, strict=True) if keep],
+    ).write(out)
+    print(f"wrote {out} ({len(texts)} vectors and the probe)", file=sys.stderr)
+    return 0
+
+
 def cmd_match(args: argparse.Namespace) -> int:
     engine = _engine(args.content)
     questions = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
@@ -168,6 +272,7 @@ def cmd_match(args: argparse.Namespace) -> int:
             "topic": reply.topic if reply.outcome.value == "answer" else None,
             "outcome": reply.outcome.value,
             "score": float(reply.score),
+            "alert": reply.alert.value if reply.alert else None,
             "emergency": reply.emergency,
             "candidates": [{"topic": c.topic, "score": float(c.score)} for c in reply.candidates],
         }
@@ -175,7 +280,7 @@ def cmd_match(args: argparse.Namespace) -> int:
             print(json.dumps(record, ensure_ascii=False))
         else:
             shown = record["topic"] or ", ".join(c["topic"] for c in record["candidates"]) or "-"
-            flag = " EMERGENCY" if reply.emergency else ""
+            flag = f" ALERT:{reply.alert.value}" if reply.alert else ""
             print(f"{record['outcome']:13} {record['score']:5.1f} {shown}{flag}  <- {text}")
     return 0
 
@@ -207,6 +312,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--locales", type=Path, default=default_locales_dir())
     p.add_argument("--verbose", action="store_true", help="list every missing msgid")
     p.set_defaults(func=cmd_coverage)
+
+    p = sub.add_parser("eval", help="alerts and answers on the independent questions in eval/")
+    _content_arg(p)
+    p.add_argument("--questions", type=Path, default=None)
+    p.add_argument("--tune", action="store_true", help="choose thresholds on the tuning half")
+    p.add_argument("--write", action="store_true", help="with --tune: save them")
+    p.add_argument("--misses", action="store_true", help="list what the test half missed")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("vectors", help="embed alarm phrases and examples for the encoder stage")
+    _content_arg(p)
+    p.add_argument("--locales", type=Path, default=default_locales_dir())
+    p.add_argument("--out", type=Path, default=None)
+    p.set_defaults(func=cmd_vectors)
 
     p = sub.add_parser("match", help="match questions (arguments, or one per stdin line)")
     _content_arg(p)

@@ -10,11 +10,19 @@ note in the person's language, never passed off as current.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
 from babel.dates import format_date
 
+from bot.alerts import (
+    EMERGENCY_TOPIC,
+    AlertThresholds,
+    crisis_topic,
+    decide_alert,
+    mentions_past,
+)
 from bot.content import SAFE_LOADER, TOPIC_BUTTON_PREFIX, Catalogue, Topic
 from bot.emergency import Alarm, EmergencyDetector
 from bot.i18n import SOURCE_LANGUAGE, Locales, default_locales
@@ -31,7 +39,8 @@ from bot.matching import (
     decide,
 )
 from bot.normalise import normalise
-from bot.replies import Button, Candidate, Outcome, Reply
+from bot.replies import Alert, Button, Candidate, Outcome, Reply
+from bot.semantic import Encoder, SemanticAlarm, VectorFile, Verdict
 
 MENU_BUTTON = "menu"
 CARD_BUTTON_PREFIX = "c:"
@@ -100,6 +109,27 @@ def locale_phrases(catalogue: Catalogue, locales: Locales) -> list[Phrase]:
     return phrases
 
 
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """Everything the core decided about one typed message, before composing a reply."""
+
+    match: Match
+    phrase: Alarm | None  # what the phrase stage found
+    verdict: Verdict | None  # the encoder's verdict, when it ran
+    past: bool  # the message places things in the long past (see bot.alerts)
+    alert: Alert | None
+    detected: str | None  # the language the message is written in, when clear
+
+
+def build_semantic() -> SemanticAlarm | None:
+    """The encoder stage, or None where the encoder or its probe is missing (logged)."""
+    encoder = Encoder.load()
+    probe = VectorFile.read() if encoder is not None else None
+    if encoder is None or probe is None or probe.weights is None or probe.bias is None:
+        return None
+    return SemanticAlarm(encoder, probe.weights, probe.bias)
+
+
 class Engine:
     def __init__(
         self,
@@ -107,6 +137,7 @@ class Engine:
         matcher: Matcher | None = None,
         thresholds: Thresholds | None = None,
         locales: Locales | None = None,
+        semantic: SemanticAlarm | bool | None = True,
     ) -> None:
         self.catalogue = catalogue
         self.locales = locales or default_locales()
@@ -115,18 +146,32 @@ class Engine:
         )
         self.thresholds = thresholds or load_thresholds(catalogue.root)
         self.detector = EmergencyDetector(*alarm_phrases(catalogue, self.locales))
+        self.alert_thresholds = AlertThresholds.read(catalogue.root)
+        if semantic is True:
+            semantic = build_semantic()
+        self.semantic: SemanticAlarm | None = semantic or None
         self.languages = LanguageDetector([d.language for d in self.locales.data.values()])
         self._intents = {SMALL_TALK_PREFIX + i.name: i for i in catalogue.small_talk}
 
     # ------------------------------------------------------------------ analysis
 
-    def analyse(self, text: str) -> tuple[Match, Alarm | None, str | None]:
-        """Match, alarm and detected language for a question, without composing a reply."""
+    def analyse(self, text: str) -> Analysis:
+        """Match, alert and detected language for a question, without composing a reply.
+
+        The encoder runs only when the phrase stage found nothing certain: a listed
+        phrase already puts 999 first, and the encoder is most of the cost of a message.
+        """
         text = text[:MAX_QUESTION]
         norm = normalise(text)
-        alarm = self.detector.detect(norm)
+        phrase = self.detector.detect(norm)
         match = decide(self.matcher.rank(norm), self.thresholds)
-        return match, alarm, self.languages.detect(text, norm)
+        past = mentions_past(norm)
+        verdict = None
+        if self.semantic is not None and (phrase is None or past):
+            verdict = self.semantic.judge(text)
+        alert = decide_alert(phrase, verdict, match, past, self.alert_thresholds)
+        detected = self.languages.detect(text, norm)
+        return Analysis(match, phrase, verdict, past, alert, detected)
 
     # ------------------------------------------------------------------ replies
 
@@ -136,13 +181,32 @@ class Engine:
 
     def ask(self, text: str, lang: str = SOURCE_LANGUAGE) -> Reply:
         """Reply to a typed question."""
+        return self.answer(self.analyse(text), lang)
+
+    def answer(self, analysis: Analysis, lang: str = SOURCE_LANGUAGE) -> Reply:
+        """Reply to an analysed question (evaluation analyses once, replies many times)."""
         lang = self._known(lang)
-        match, alarm, detected = self.analyse(text)
+        match = analysis.match
         candidates = tuple(Candidate(t, round(s, 1)) for t, s in match.topic_candidates())
-        common = {"score": round(match.score, 1), "detected_lang": detected}
-        switch = self._switch_row(detected, lang)
-        if alarm is not None:
-            return self._emergency_reply(match, alarm, candidates, lang, common, switch)
+        common = {"score": round(match.score, 1), "detected_lang": analysis.detected}
+        switch = self._switch_row(analysis.detected, lang)
+        if analysis.alert in (Alert.EMERGENCY, Alert.CRISIS):
+            return self._emergency_reply(analysis, candidates, lang, common, switch)
+        reply = self._ordinary_reply(match, candidates, lang, common, switch)
+        if analysis.alert is Alert.POSSIBLE:
+            line = self._possible_line(lang)
+            return replace(reply, blocks=(line, *reply.blocks), alert=Alert.POSSIBLE)
+        return reply
+
+    def _ordinary_reply(
+        self,
+        match: Match,
+        candidates: tuple[Candidate, ...],
+        lang: str,
+        common: dict,
+        switch: tuple[tuple[Button, ...], ...],
+    ) -> Reply:
+        """The answer, small talk, did-you-mean or fallback, as if nothing were urgent."""
         if match.outcome is Outcome.ANSWER:
             topic = self.catalogue.topics[match.label]
             return self._topic_reply(topic, lang, Outcome.ANSWER, candidates, switch, **common)
@@ -358,31 +422,35 @@ class Engine:
 
     def _emergency_reply(
         self,
-        match: Match,
-        alarm: Alarm,
+        analysis: Analysis,
         candidates: tuple[Candidate, ...],
         lang: str,
         common: dict,
         switch: tuple[tuple[Button, ...], ...],
     ) -> Reply:
-        """What to do now first, then the matched answer (or emergency care's)."""
+        """What to do now first, then the answer that fits the danger.
+
+        An emergency shows emergency care's answer; a crisis shows mental health's, or
+        domestic abuse's for violence. The topic the question matched, when it is another,
+        is offered as a button, so the question asked is one tap away.
+        """
         em = self.catalogue.emergency
-        header, _stale = self.translate(
-            em.crisis_header if alarm is Alarm.CRISIS else em.header, lang
-        )
-        if match.outcome is Outcome.ANSWER:
-            topic = self.catalogue.topics[match.label]
-        else:
-            fallback = "mental-health" if alarm is Alarm.CRISIS else "emergency-care"
-            topic = self.catalogue.topics.get(fallback) or self.catalogue.topics.get(
-                "emergency-care"
-            )
-        fields = {"emergency": True, "crisis": alarm is Alarm.CRISIS, "topic": "emergency-care"}
+        crisis = analysis.alert is Alert.CRISIS
+        header, _stale = self.translate(em.crisis_header if crisis else em.header, lang)
+        shown = crisis_topic(analysis.match.ranking) if crisis else EMERGENCY_TOPIC
+        topic = self.catalogue.topics.get(shown) or self.catalogue.topics.get(EMERGENCY_TOPIC)
+        fields = {"alert": analysis.alert}
         if topic is None:  # content without the emergency topic: the header alone still helps
             return self._reply(
                 (header,), Outcome.ANSWER, lang, candidates=candidates, **fields, **common
             )
-        body = self._topic_reply(topic, lang, Outcome.ANSWER, switch=switch)
+        body = self._topic_reply(topic, lang, Outcome.ANSWER)
+        match = analysis.match
+        asked: tuple[tuple[Button, ...], ...] = ()
+        if match.outcome is Outcome.ANSWER and match.label in self.catalogue.topics:
+            other = self.catalogue.topics[match.label]
+            if other.public_id != topic.public_id:
+                asked = ((Button(other.button, self.title(other.id, lang)),),)
         first = [c for c in candidates if c.topic == topic.public_id]
         rest = [c for c in candidates if c.topic != topic.public_id]
         ordered = tuple(first or [Candidate(topic.public_id, round(match.score, 1))]) + tuple(rest)
@@ -390,11 +458,19 @@ class Engine:
             (header, *body.blocks),
             Outcome.ANSWER,
             lang,
-            buttons=body.buttons,
+            topic=topic.public_id,
+            buttons=(*switch, *asked, *body.buttons),
             candidates=ordered[:MAX_CANDIDATES],
             **fields,
             **common,
         )
+
+    def _possible_line(self, lang: str) -> str:
+        """The first paragraph of the emergency header: "If this is an emergency, call 999
+        now." (already translated everywhere the header is)."""
+        first = units(self.catalogue.emergency.header)[0]
+        text, _stale = self.translate(first.text, lang)
+        return text
 
     def _switch_row(self, detected: str | None, lang: str) -> tuple[tuple[Button, ...], ...]:
         """Offer the language a question was written in, when it is not the reply language."""

@@ -10,6 +10,20 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 
+class Alert(StrEnum):
+    """How urgently a message may need 999; the values are part of `match --json`.
+
+    `EMERGENCY`: confident; the 999 header and the emergency-care answer come first.
+    `CRISIS`: suicidal intent, self-harm or violence happening now; the crisis header
+    (999, Samaritans) comes first. `POSSIBLE`: one "call 999 if this is an emergency"
+    line above whatever else the reply is: cheap when wrong, so it is raised freely.
+    """
+
+    EMERGENCY = "emergency"
+    CRISIS = "crisis"
+    POSSIBLE = "possible"
+
+
 class Outcome(StrEnum):
     """What the core decided to do with a message; the values are part of `match --json`."""
 
@@ -49,14 +63,22 @@ class Reply:
     outcome: Outcome
     lang: str
     topic: str | None = None
-    emergency: bool = False
-    crisis: bool = False
+    alert: Alert | None = None
     buttons: tuple[tuple[Button, ...], ...] = ()
     candidates: tuple[Candidate, ...] = ()
     score: float = 0.0
     detected_lang: str | None = None
     rtl: bool = False  # render with right-to-left isolation (bot.markup.to_html(..., rtl))
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def emergency(self) -> bool:
+        """True for the two levels that put the 999 header first (kept for `match --json`)."""
+        return self.alert in (Alert.EMERGENCY, Alert.CRISIS)
+
+    @property
+    def crisis(self) -> bool:
+        return self.alert is Alert.CRISIS
 
     @property
     def markup(self) -> str:

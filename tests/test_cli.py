@@ -56,9 +56,12 @@ def test_match_json_contract() -> None:
             "topic",
             "outcome",
             "score",
+            "alert",
             "emergency",
             "candidates",
         }
+        assert record["alert"] in {"emergency", "crisis", "possible", None}
+        assert record["emergency"] == (record["alert"] in {"emergency", "crisis"})
         assert record["outcome"] in {
             "answer",
             "did-you-mean",
@@ -77,6 +80,8 @@ def test_match_json_contract() -> None:
     gp, hello, chest, nonsense = records
     assert hello["outcome"] == "small-talk" and hello["topic"] is None
     assert chest["emergency"] is True and chest["topic"] == "emergency-care"
+    assert chest["alert"] == "emergency"
+    assert gp["alert"] is None and hello["alert"] is None
     assert nonsense["outcome"] == "fallback" and nonsense["topic"] is None
     assert gp["lang"] == "en"
     assert "gp-registration" in [gp["topic"], *(c["topic"] for c in gp["candidates"][:1])]

@@ -93,8 +93,11 @@ def test_emergency_comes_first(engine: Engine, question: str, first: str | None)
     assert reply.topic == "emergency-care"
     assert reply.blocks[0] == engine.catalogue.emergency.header
     assert "999" in to_plain(reply.blocks[0])
+    # The answer shown is emergency care's; the topic asked about is one tap away.
+    assert reply.candidates[0].topic == "emergency-care"
+    assert engine.title("emergency-care", "en") in reply.markup
     if first:
-        assert reply.candidates[0].topic == first
+        assert f"t:{first}" in [b.data for row in reply.buttons for b in row][:2]
 
 
 def test_crisis_gets_a_crisis_line(engine: Engine) -> None:

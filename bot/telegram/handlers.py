@@ -489,7 +489,9 @@ async def _answer_text(
     if not text.strip():
         await send(context, message.chat_id, render_reply(engine.menu(lang)), reply_to=reply_to)
         return Outcome.MENU.value, None
-    reply = engine.ask(text, lang)
+    # In a worker thread: the sentence encoder (bot.semantic) spends ~10-60 ms in C with
+    # the GIL released, so other updates go on and the second core is used.
+    reply = await asyncio.to_thread(engine.ask, text, lang)
     await send(context, message.chat_id, render_reply(reply), reply_to=reply_to)
     return reply.outcome.value, reply.topic
 

@@ -1,0 +1,181 @@
+"""One safety net for every reply: how urgently a message may need 999.
+
+Two stages decide. The phrase detector (`bot.emergency`) is precise: a listed phrase
+means a confident `EMERGENCY` or `CRISIS`. The sentence encoder (`bot.semantic`)
+generalises to situations described in other words; it raises `POSSIBLE` (one line,
+"if this is an emergency, call 999 now", above whatever else is shown) and, only when it
+is very sure, `CRISIS`. A false `POSSIBLE` costs a line; a false `EMERGENCY` costs the
+person their answer, so the levels are tuned apart (`python -m bot eval --tune`, on the
+tuning half of `eval/` only).
+
+A past emergency mentioned beside another question ("I had a heart attack last year,
+will they charge me for the follow-up?") keeps the 999 line but no longer hides the
+answer to the question asked. Only the long past counts ("last year", "two years ago",
+a bill, a follow-up): "he collapsed ten minutes ago" is happening now.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bot.content import SAFE_LOADER, Catalogue
+from bot.emergency import Alarm
+from bot.i18n import Locales
+from bot.matching import Match
+from bot.normalise import normalise
+from bot.replies import Alert
+from bot.semantic import CRISIS, EMERGENCY, Reference, Verdict
+
+ALERT_THRESHOLDS_FILE = "alert_thresholds.yaml"
+EMERGENCY_TOPIC = "emergency-care"
+# Topics whose answer is the right one to show under the 999 header anyway.
+ALARM_TOPICS = frozenset({EMERGENCY_TOPIC})
+CRISIS_TOPICS = ("mental-health", "domestic-abuse")
+
+# Words that put an emergency in the past or make the message about its aftermath
+# (bills, follow-ups), in every shipped language; matched on normalised text.
+_PAST_MARKERS = """
+last year|last month|years ago|months ago|year ago|month ago|a year back|in 19\\d\\d|in 20\\d\\d
+follow up|followup|follow-up|check up|checkup|bill|invoice|recovered|rehab|physio
+السنة الماضية|العام الماضي|الشهر الماضي|السنه الماضيه|قبل سنة|قبل سنه|قبل سنتين|قبل سنوات|قبل شهر
+قبل اشهر|قبل شهرين|فاتورة|فاتوره|متابعة|متابعه|el sana el madya|l sana l madya|sant el madya
+پارسال|سال گذشته|سال پیش|سال قبل|ماه پیش|ماه گذشته|ماه قبل|قبض|صورتحساب|صورت حساب|پیگیری|چکاپ
+parsal|sale gozashte|sal pish|mah pish
+پروسږکال|کال مخکې|کاله مخکې|میاشت مخکې|میاشتې مخکې|بیل|تعقیب|parosakal|kal makhke
+پچھلے سال|گزشتہ سال|سال پہلے|مہینے پہلے|فالو اپ|pichle saal|pichlay saal|saal pehle|mahine pehle
+минулого року|минулого місяця|років тому|рік тому|роки тому|місяців тому|місяць тому|рахунок
+в прошлом году|лет назад|год назад|года назад|месяцев назад|счет|контрольний огляд|реабілітац
+w zeszlym roku|w zeszlym miesiacu|w ubieglym roku|rok temu|lata temu|lat temu|miesiecy temu
+miesiac temu|rachunek|faktura|fakture|wizyta kontrolna|rehabilitac
+anul trecut|luna trecuta|ani in urma|an in urma|acum un an|acum doi ani|acum \\d+ ani|factura
+acum cativa ani|la control|recuperare
+l annee derniere|l an dernier|le mois dernier|il y a \\w+ ans|il y a \\w+ mois|il y a un an
+facture|suivi|reeducation
+el ano pasado|el mes pasado|hace \\w+ anos|hace un ano|hace \\w+ meses|factura|seguimiento
+rehabilitacion
+"""
+
+
+def _compile_markers(text: str) -> re.Pattern[str]:
+    parts: list[str] = []
+    for line in text.strip().splitlines():
+        for item in line.split("|"):
+            item = item.strip()
+            if item:
+                # Regex pieces (\\d, \\w) are kept; plain words are normalised like messages.
+                parts.append(item if "\\" in item else re.escape(normalise(item)))
+    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)")
+
+
+PAST = _compile_markers(_PAST_MARKERS)
+
+
+def mentions_past(norm: str) -> bool:
+    """True when a normalised message places something in the past or after care."""
+    return PAST.search(norm) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertThresholds:
+    """Probabilities from the sentence encoder's probe (see `bot.semantic.Verdict`).
+
+    `possible`: the 999 line; `crisis`: the crisis header; `emergency`: the 999 header
+    from the encoder alone (off when no margin was precise enough on the tuning half).
+    """
+
+    possible: float = 0.5
+    crisis: float = 0.9
+    emergency: float = 2.0  # probabilities never reach 2: off unless tuned
+
+    @classmethod
+    def read(cls, root: Path) -> AlertThresholds:
+        try:
+            data = yaml.load((root / ALERT_THRESHOLDS_FILE).read_text("utf-8"), SAFE_LOADER)
+            return cls(float(data["possible"]), float(data["crisis"]), float(data["emergency"]))
+        except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+            return cls()
+
+
+def decide_alert(
+    phrase: Alarm | None,
+    verdict: Verdict | None,
+    match: Match,
+    past: bool,
+    th: AlertThresholds,
+) -> Alert | None:
+    """The alert for one message, from both stages and the matcher's decision."""
+    if phrase is not None:
+        # Long past ("last year", "two years ago") or the aftermath (a bill, a follow-up):
+        # the 999 line stays, and the question asked is answered.
+        if past:
+            return Alert.POSSIBLE
+        return Alert.CRISIS if phrase is Alarm.CRISIS else Alert.EMERGENCY
+    if verdict is None:
+        return None
+    if verdict.crisis >= th.crisis:
+        return Alert.CRISIS
+    if verdict.emergency >= th.emergency and not past:
+        return Alert.EMERGENCY
+    if max(verdict.emergency, verdict.crisis) >= th.possible:
+        return Alert.POSSIBLE
+    return None
+
+
+def crisis_topic(ranking: Iterable[tuple[str, float]]) -> str:
+    """Violence happening now leads to domestic abuse's answer, anything else to mental
+    health's: whichever of the two the matcher ranks higher."""
+    for label, _score in ranking:
+        if label in CRISIS_TOPICS:
+            return label
+    return CRISIS_TOPICS[0]
+
+
+def references(catalogue: Catalogue, locales: Locales) -> list[Reference]:
+    """The texts the encoder compares a message with: every language's alarm phrases
+    (the positives) and every shipped language's examples (the ordinary questions)."""
+    refs: list[Reference] = []
+    seen: set[str] = set()
+
+    def add(text: object, label: str) -> None:
+        text = str(text).strip()
+        if text and text not in seen:
+            seen.add(text)
+            refs.append(Reference(text, label))
+
+    for phrase in catalogue.emergency.crisis_phrases:
+        add(phrase, CRISIS)
+    for phrase in catalogue.emergency.phrases:
+        add(phrase, EMERGENCY)
+    for data in locales.data.values():
+        examples = data.examples or {}
+        for phrase in examples.get("crisis") or ():
+            add(phrase, CRISIS)
+        for phrase in examples.get("emergency") or ():
+            add(phrase, EMERGENCY)
+    for topic in catalogue.topics.values():
+        for example in topic.examples:
+            add(example, topic.public_id)
+    for intent in catalogue.small_talk:
+        for example in intent.examples:
+            add(example, "")
+    for example in catalogue.out_of_scope.examples:
+        add(example, "")
+    for data in locales.data.values():
+        if not data.language.shipped:
+            continue
+        examples = data.examples or {}
+        for topic_id, items in (examples.get("topics") or {}).items():
+            if topic_id in catalogue.topics:
+                for item in items or ():
+                    add(item, catalogue.topics[topic_id].public_id)
+        for items in (examples.get("small_talk") or {}).values():
+            for item in items or ():
+                add(item, "")
+        for item in examples.get("out_of_scope") or ():
+            add(item, "")
+    return refs

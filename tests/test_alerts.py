@@ -1,0 +1,100 @@
+"""Alert levels: every reply that may concern an emergency says 999 first."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.alerts import AlertThresholds, crisis_topic, decide_alert, mentions_past
+from bot.emergency import Alarm
+from bot.engine import Engine
+from bot.matching import Match
+from bot.normalise import normalise
+from bot.replies import Alert, Outcome
+from bot.semantic import Verdict
+
+TH = AlertThresholds(possible=0.3, crisis=0.8, emergency=0.9)
+ANSWER = Match(Outcome.ANSWER, "hospital-charges", 80.0, ())
+UNSURE = Match(Outcome.DID_YOU_MEAN, None, 20.0, ())
+
+
+@pytest.mark.parametrize(
+    ("phrase", "verdict", "match", "past", "expected"),
+    [
+        (Alarm.EMERGENCY, None, UNSURE, False, Alert.EMERGENCY),
+        (Alarm.CRISIS, None, ANSWER, False, Alert.CRISIS),
+        # A listed phrase in the long past keeps the 999 line and answers the question.
+        (Alarm.EMERGENCY, None, ANSWER, True, Alert.POSSIBLE),
+        (Alarm.CRISIS, None, ANSWER, True, Alert.POSSIBLE),
+        (None, None, ANSWER, False, None),
+        (None, Verdict(0.1, 0.1), ANSWER, False, None),
+        (None, Verdict(0.35, 0.0), ANSWER, False, Alert.POSSIBLE),
+        (None, Verdict(0.0, 0.35), ANSWER, False, Alert.POSSIBLE),
+        (None, Verdict(0.0, 0.85), ANSWER, False, Alert.CRISIS),
+        (None, Verdict(0.95, 0.0), UNSURE, False, Alert.EMERGENCY),
+        (None, Verdict(0.95, 0.0), ANSWER, True, Alert.POSSIBLE),
+    ],
+)
+def test_decide_alert(phrase, verdict, match, past, expected) -> None:
+    assert decide_alert(phrase, verdict, match, past, TH) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "past"),
+    [
+        ("I had a heart attack last year, will they charge me", True),
+        ("hace dos años tuve un infarto", True),
+        ("два роки тому в мене був інсульт", True),
+        ("anul trecut am facut infarct", True),
+        ("in 2021 he had a stroke, is physio free", True),
+        ("he collapsed ten minutes ago and won't wake up", False),
+        ("I took all the pills an hour ago", False),
+        ("she cannot control the bleeding", False),
+        ("mój tata nie może mówić, twarz mu opadła", False),
+    ],
+)
+def test_only_the_long_past_counts_as_past(text: str, past: bool) -> None:
+    assert mentions_past(normalise(text)) is past
+
+
+def test_crisis_answer_follows_the_danger() -> None:
+    assert crisis_topic([("domestic-abuse", 60.0), ("mental-health", 30.0)]) == "domestic-abuse"
+    assert crisis_topic([("gp-registration", 60.0), ("mental-health", 30.0)]) == "mental-health"
+    assert crisis_topic([]) == "mental-health"
+
+
+def test_an_emergency_shows_emergency_care_and_offers_the_question_asked(
+    engine: Engine,
+) -> None:
+    reply = engine.ask("chest pain, will the hospital charge me because I have no visa")
+    assert reply.alert is Alert.EMERGENCY
+    assert reply.blocks[0] == engine.catalogue.emergency.header
+    assert reply.topic == "emergency-care"
+    assert engine.title("emergency-care", "en") in reply.markup
+
+
+def test_a_past_emergency_does_not_hide_the_answer(engine: Engine) -> None:
+    reply = engine.ask(
+        "I had a heart attack last year, will they charge me for the follow-up appointment"
+    )
+    assert reply.alert is Alert.POSSIBLE
+    assert "999" in reply.blocks[0]
+    assert reply.topic != "emergency-care"
+    assert not reply.emergency
+
+
+def test_a_possible_line_sits_on_top_of_any_reply(engine: Engine) -> None:
+    line = engine._possible_line("en")
+    assert "999" in line
+    ordinary = engine.ask("how do I register with a GP")
+    assert ordinary.alert is None and "999" not in ordinary.blocks[0]
+    for lang in ("en", "fr", "ar", "uk"):
+        translated = engine._possible_line(lang)
+        assert "999" in translated
+        assert lang == "en" or translated != line  # every shipped language has the header
+
+
+def test_crisis_leads_to_the_crisis_header_then_mental_health(engine: Engine) -> None:
+    reply = engine.ask("i want to kill myself tonight")
+    assert reply.alert is Alert.CRISIS and reply.crisis and reply.emergency
+    assert reply.blocks[0] == engine.catalogue.emergency.crisis_header
+    assert reply.topic == "mental-health"
