@@ -51,6 +51,7 @@ run: setup
 # printed and written to benchmarks/results/*.json. Traffic stays on 127.0.0.1.
 bench: setup
 	$(BIN)/python benchmarks/bench_matcher.py
+	$(BIN)/python benchmarks/bench_alerts.py
 	$(BIN)/python benchmarks/bench_e2e.py
 	$(BIN)/python benchmarks/bench_startup.py
 

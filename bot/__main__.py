@@ -43,13 +43,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from bot.i18n import Locales, check_catalogues
 
     problems = validate(args.content)
-    problems += Locales(args.locales).problems + check_catalogues(args.locales)
+    locales = Locales(args.locales)
+    problems += locales.problems + check_catalogues(args.locales)
     for problem in problems:
         print(problem)
+    if not errors_only(problems):
+        print(_encoder_status(args.content, locales))
     errors = errors_only(problems)
     warnings = len(problems) - len(errors)
     print(f"{len(errors)} error(s), {warnings} warning(s)", file=sys.stderr)
     return 1 if errors else 0
+
+
+def _encoder_status(content: Path, locales) -> str:
+    """One line on the encoder stage of emergency detection (bot.semantic)."""
+    from bot.alerts import references
+    from bot.semantic import VECTORS_FILE, Encoder, VectorFile
+
+    if Encoder.load() is None:
+        return "note: the sentence encoder cannot run here; emergencies use the phrase stage only"
+    probe = VectorFile.read()
+    if probe.weights is None:
+        return f"warning: no probe in {VECTORS_FILE}; run `make vectors`"
+    known = set(probe.texts)
+    new = [r for r in references(load_catalogue(content), locales) if r.text not in known]
+    if new:
+        return (
+            f"note: {len(new)} phrases or examples are newer than {VECTORS_FILE.name}; "
+            "the encoder stage still runs; `make vectors` retrains it with them"
+        )
+    return f"encoder stage: ready ({len(probe.texts)} training texts)"
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -170,7 +193,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.tune:
         from bot.semantic import VectorFile
 
-        observed = ae.observe(engine, tuning, VectorFile.read().held_out_verdicts())
+        observed = ae.observe(engine, tuning, VectorFile.read().held_out_probes())
         learnt = ae.tune(observed, current)
         print(f"Tuning half ({len(tuning)} questions), thresholds in use: {current}")
         print(ae.table(observed)[0])
@@ -206,7 +229,6 @@ def cmd_vectors(args: argparse.Namespace) -> int:
         VECTORS_FILE,
         Encoder,
         VectorFile,
-        probabilities,
         train_probe,
     )
 
@@ -239,22 +261,25 @@ def cmd_vectors(args: argparse.Namespace) -> int:
     classes_ = np.array([labels[t] for t in texts])
     weights, bias = train_probe(vectors, classes_)
     # Thresholds are chosen on the tuning half, which the probe learnt from: its
-    # verdicts there would be too sure. Each tuning question's verdict comes from a
-    # probe that did not see it (five folds), as a new message's would.
+    # verdicts there would be too sure. Five more probes, each without one fifth of the
+    # tuning questions, give each of them a verdict from a probe that did not see it.
     tuning = np.array([t in tune_texts for t in texts])
     fold = np.cumsum(tuning) % 5
-    held_out = np.zeros((len(texts), 3), dtype=np.float32)
+    fold_weights, fold_bias = [], []
     for k in range(5):
         leave = tuning & (fold == k)
         w, b = train_probe(vectors[~leave], classes_[~leave])
-        held_out[leave] = probabilities(vectors[leave], w, b)
+        fold_weights.append(w)
+        fold_bias.append(b)
     VectorFile(
         texts,
         vectors,
         weights,
         bias,
-        held_out=held_out[tuning],
-        held_out_texts=[t for t, keep in zip(texts, tuning, strict=True) if keep],
+        np.array(fold_weights),
+        np.array(fold_bias),
+        [t for t, keep in zip(texts, tuning, strict=True) if keep],
+        fold[tuning],
     ).write(out)
     print(f"wrote {out} ({len(texts)} vectors and the probe)", file=sys.stderr)
     return 0

@@ -17,13 +17,14 @@ import yaml
 
 from bot.alerts import ALERT_THRESHOLDS_FILE, AlertThresholds, decide_alert
 from bot.content import SAFE_LOADER
+from bot.engine import MAX_QUESTION
 from bot.replies import Alert, Outcome
-from bot.semantic import Verdict
 
 EVAL_DIR = Path(__file__).resolve().parent.parent / "eval" / "questions"
 TUNE, TEST = "tune", "test"
-MAX_FALSE_POSSIBLE = 0.04  # tuned below the 5% target, to leave room for the test half
-MAX_FALSE_ALARM = 0.005  # pooled; the target is at most 1% in every language
+MAX_FALSE_POSSIBLE = 0.05  # the target: a false line is cheap, a missed emergency is not
+MAX_FALSE_ALARM = 0.005  # pooled, for the encoder's crisis and emergency alone
+MAX_FALSE_ALARM_NEAR = 0.01  # pooled, with crisis_near too (the target: at most 1%)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,20 +75,18 @@ class Observed:
     past: bool = False
 
 
-def observe(
-    engine, questions: Iterable[Question], verdicts: dict[str, Verdict] | None = None
-) -> list[Observed]:
+def observe(engine, questions: Iterable[Question], probes: dict | None = None) -> list[Observed]:
     """Run every question through the engine once (the costly part).
 
-    `verdicts` replace the encoder's for the questions they name (the held-out verdicts
-    for the tuning half, which the probe learnt from).
+    `probes` replace the encoder's probe for the questions they name: for the tuning
+    half, which the probe learnt from, a probe that did not see the question.
     """
     out = []
     for q in questions:
         analysis = engine.analyse(q.text)
-        if verdicts and q.text in verdicts:
+        if probes and q.text in probes and engine.semantic is not None:
             th = engine.alert_thresholds
-            verdict = verdicts[q.text]
+            verdict = engine.semantic.judge(q.text[:MAX_QUESTION], probes[q.text])
             alert = decide_alert(analysis.phrase, verdict, analysis.match, analysis.past, th)
             analysis = replace(analysis, verdict=verdict, alert=alert)
         reply = engine.answer(analysis)
@@ -201,30 +200,43 @@ def tune(observed: Sequence[Observed], base: AlertThresholds) -> AlertThresholds
     def rows(th: AlertThresholds) -> dict[str, Row]:
         return table(with_thresholds(observed, th))[1]
 
-    def ok_alarm(th: AlertThresholds) -> bool:
+    def ok_alarm(th: AlertThresholds, limit: float = MAX_FALSE_ALARM) -> bool:
         all_ = rows(th)["all"]
-        return all_.false_alarm <= MAX_FALSE_ALARM * max(1, all_.n_ordinary)
+        return all_.false_alarm <= limit * max(1, all_.n_ordinary)
 
-    crisis = next(
-        (c for c in grid if ok_alarm(replace(base, crisis=c, possible=9, emergency=9))), 9.0
-    )
+    off = {"possible": 9.0, "emergency": 9.0, "crisis_near": 9.0}
+    crisis = next((c for c in grid if ok_alarm(replace(base, **{**off, "crisis": c}))), 9.0)
     emergency = next(
-        (e for e in grid if ok_alarm(replace(base, crisis=crisis, possible=9, emergency=e))), 9.0
+        (e for e in grid if ok_alarm(replace(base, **{**off, "crisis": crisis, "emergency": e}))),
+        9.0,
     )
     emergency = max(emergency, crisis)
+    near = next(
+        (
+            n
+            for n in grid
+            if ok_alarm(AlertThresholds(9.0, crisis, emergency, n), limit=MAX_FALSE_ALARM_NEAR)
+        ),
+        crisis,
+    )
 
     def ok_possible(p: float) -> bool:
-        th = AlertThresholds(possible=p, crisis=crisis, emergency=emergency)
+        th = AlertThresholds(possible=p, crisis=crisis, emergency=emergency, crisis_near=near)
         all_ = rows(th)["all"]
         return all_.false_possible <= MAX_FALSE_POSSIBLE * all_.n_ordinary
 
     possible = next((p for p in grid if ok_possible(p)), 9.0)
-    return AlertThresholds(possible=possible, crisis=crisis, emergency=emergency)
+    return AlertThresholds(possible, crisis, emergency, min(near, crisis))
 
 
 def write_thresholds(root: Path, th: AlertThresholds, note: str) -> Path:
     path = root / ALERT_THRESHOLDS_FILE
-    body = {"possible": th.possible, "crisis": th.crisis, "emergency": th.emergency}
+    body = {
+        "possible": th.possible,
+        "crisis": th.crisis,
+        "emergency": th.emergency,
+        "crisis_near": th.crisis_near,
+    }
     path.write_text(
         "# Written by `python -m bot eval --tune --write` from the tuning half of eval/.\n"
         f"# {note}\n" + yaml.safe_dump(body, sort_keys=False),

@@ -28,14 +28,16 @@ from bot.emergency import Alarm
 from bot.i18n import Locales
 from bot.matching import Match
 from bot.normalise import normalise
-from bot.replies import Alert
+from bot.replies import Alert, Outcome
 from bot.semantic import CRISIS, EMERGENCY, Reference, Verdict
 
 ALERT_THRESHOLDS_FILE = "alert_thresholds.yaml"
+ALARMS_DIR = "alarms"  # content/alarms/<lang>.yaml: sentences that train the encoder's probe
 EMERGENCY_TOPIC = "emergency-care"
 # Topics whose answer is the right one to show under the 999 header anyway.
 ALARM_TOPICS = frozenset({EMERGENCY_TOPIC})
 CRISIS_TOPICS = ("mental-health", "domestic-abuse")
+NEAR_CRISIS = frozenset({*CRISIS_TOPICS, "modern-slavery", EMERGENCY_TOPIC})
 
 # Words that put an emergency in the past or make the message about its aftermath
 # (bills, follow-ups), in every shipped language; matched on normalised text.
@@ -84,19 +86,28 @@ def mentions_past(norm: str) -> bool:
 class AlertThresholds:
     """Probabilities from the sentence encoder's probe (see `bot.semantic.Verdict`).
 
-    `possible`: the 999 line; `crisis`: the crisis header; `emergency`: the 999 header
-    from the encoder alone (off when no margin was precise enough on the tuning half).
+    `possible`: the 999 line, on the probability that the message is not an ordinary
+    question; `crisis`: the crisis header; `emergency`: the 999 header from the encoder
+    alone (off when no threshold was precise enough on the tuning half); `crisis_near`:
+    the crisis header when the matcher did not answer the message with a topic far from
+    danger (a false crisis there costs little: the crisis answer is the one asked for).
     """
 
     possible: float = 0.5
     crisis: float = 0.9
     emergency: float = 2.0  # probabilities never reach 2: off unless tuned
+    crisis_near: float = 0.9  # crisis, when the question is not answered by another topic
 
     @classmethod
     def read(cls, root: Path) -> AlertThresholds:
         try:
             data = yaml.load((root / ALERT_THRESHOLDS_FILE).read_text("utf-8"), SAFE_LOADER)
-            return cls(float(data["possible"]), float(data["crisis"]), float(data["emergency"]))
+            return cls(
+                float(data["possible"]),
+                float(data["crisis"]),
+                float(data["emergency"]),
+                float(data.get("crisis_near", data["crisis"])),
+            )
         except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
             return cls()
 
@@ -110,18 +121,24 @@ def decide_alert(
 ) -> Alert | None:
     """The alert for one message, from both stages and the matcher's decision."""
     if phrase is not None:
+        if not past:
+            return Alert.CRISIS if phrase is Alarm.CRISIS else Alert.EMERGENCY
         # Long past ("last year", "two years ago") or the aftermath (a bill, a follow-up):
-        # the 999 line stays, and the question asked is answered.
-        if past:
-            return Alert.POSSIBLE
-        return Alert.CRISIS if phrase is Alarm.CRISIS else Alert.EMERGENCY
+        # the question asked is answered, under the 999 line unless the encoder is sure
+        # the message reads as an ordinary question ("had a stroke in 2022, is physio free").
+        if verdict is not None and verdict.danger < th.possible:
+            return None
+        return Alert.POSSIBLE
     if verdict is None:
         return None
-    if verdict.crisis >= th.crisis:
+    answered_elsewhere = match.outcome is Outcome.ANSWER and match.label not in NEAR_CRISIS
+    if verdict.crisis >= th.crisis or (
+        not answered_elsewhere and verdict.crisis >= th.crisis_near
+    ):
         return Alert.CRISIS
     if verdict.emergency >= th.emergency and not past:
         return Alert.EMERGENCY
-    if max(verdict.emergency, verdict.crisis) >= th.possible:
+    if verdict.danger >= th.possible:  # anything but an ordinary question
         return Alert.POSSIBLE
     return None
 
@@ -135,9 +152,29 @@ def crisis_topic(ranking: Iterable[tuple[str, float]]) -> str:
     return CRISIS_TOPICS[0]
 
 
+def alarm_sentences(root: Path) -> list[Reference]:
+    """Whole messages, in every language, that describe an emergency or a crisis happening
+    now, and ordinary questions that sound close (a past emergency, a mild symptom, a
+    question about A&E): phrases are short, people write sentences, so the probe learns
+    from both. Files that cannot be read are skipped here; `validate` reports them."""
+    out: list[Reference] = []
+    labels = {"emergency": EMERGENCY, "crisis": CRISIS, "ordinary": ""}
+    for path in sorted((root / ALARMS_DIR).glob("*.yaml")):
+        try:
+            data = yaml.load(path.read_text("utf-8"), Loader=SAFE_LOADER) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        for key, label in labels.items():
+            for item in data.get(key) or () if isinstance(data, dict) else ():
+                if isinstance(item, str) and item.strip():
+                    out.append(Reference(item.strip(), label))
+    return out
+
+
 def references(catalogue: Catalogue, locales: Locales) -> list[Reference]:
-    """The texts the encoder compares a message with: every language's alarm phrases
-    (the positives) and every shipped language's examples (the ordinary questions)."""
+    """What the encoder's probe learns from: alarm sentences and every language's alarm
+    phrases (the positives), every shipped language's examples (the ordinary questions).
+    The first label given to a text wins."""
     refs: list[Reference] = []
     seen: set[str] = set()
 
@@ -147,6 +184,8 @@ def references(catalogue: Catalogue, locales: Locales) -> list[Reference]:
             seen.add(text)
             refs.append(Reference(text, label))
 
+    for ref in alarm_sentences(catalogue.root):
+        add(ref.text, ref.label)
     for phrase in catalogue.emergency.crisis_phrases:
         add(phrase, CRISIS)
     for phrase in catalogue.emergency.phrases:

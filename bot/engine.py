@@ -124,7 +124,7 @@ class Analysis:
 def build_semantic() -> SemanticAlarm | None:
     """The encoder stage, or None where the encoder or its probe is missing (logged)."""
     encoder = Encoder.load()
-    probe = VectorFile.read() if encoder is not None else None
+    probe = VectorFile.read(probe_only=True) if encoder is not None else None
     if encoder is None or probe is None or probe.weights is None or probe.bias is None:
         return None
     return SemanticAlarm(encoder, probe.weights, probe.bias)

@@ -73,13 +73,15 @@ def test_an_emergency_shows_emergency_care_and_offers_the_question_asked(
 
 
 def test_a_past_emergency_does_not_hide_the_answer(engine: Engine) -> None:
-    reply = engine.ask(
-        "I had a heart attack last year, will they charge me for the follow-up appointment"
-    )
-    assert reply.alert is Alert.POSSIBLE
-    assert "999" in reply.blocks[0]
-    assert reply.topic != "emergency-care"
-    assert not reply.emergency
+    for text in (
+        "I had a stroke two years ago and now I got a hospital bill I cannot pay",
+        "my son had a fit last year and went to A&E, now they sent an invoice",
+    ):
+        reply = engine.ask(text)
+        assert not reply.emergency, text
+        assert reply.topic == "nhs-debt", text  # the question asked, not emergency care
+        if reply.alert is Alert.POSSIBLE:  # the 999 line may stay, above the answer
+            assert "999" in reply.blocks[0]
 
 
 def test_a_possible_line_sits_on_top_of_any_reply(engine: Engine) -> None:
@@ -98,3 +100,39 @@ def test_crisis_leads_to_the_crisis_header_then_mental_health(engine: Engine) ->
     assert reply.alert is Alert.CRISIS and reply.crisis and reply.emergency
     assert reply.blocks[0] == engine.catalogue.emergency.crisis_header
     assert reply.topic == "mental-health"
+
+
+def test_a_message_is_embedded_whole_up_to_a_limit() -> None:
+    from bot.semantic import MAX_WORDS, windows
+
+    assert windows("") == []
+    assert windows("  chest   pain ") == ["chest pain"]
+    assert len(windows("word " * 500)[0].split()) == MAX_WORDS
+
+
+def test_the_probe_learns_and_the_file_holds_no_code(tmp_path) -> None:
+    """A tiny probe separates what it was taught; the file loads without pickle."""
+    import numpy as np
+
+    from bot.semantic import VectorFile, probabilities, train_probe
+
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(3, 384))
+    classes = np.repeat([0, 1, 2], 40)
+    vectors = centres[classes] + rng.normal(scale=0.3, size=(120, 384))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    weights, bias = train_probe(vectors.astype(np.float32), classes)
+    assert (probabilities(vectors, weights, bias).argmax(axis=1) == classes).mean() > 0.95
+    path = tmp_path / "vectors.npz"
+    VectorFile([f"t{i}" for i in range(120)], vectors, weights, bias).write(path)
+    back = VectorFile.read(path)  # np.load(allow_pickle=False) inside
+    assert back.texts[:2] == ["t0", "t1"]
+    assert np.allclose(back.weights, weights)
+    assert np.abs(back.vectors - vectors).max() < 0.01  # int8 on disk
+
+
+def test_without_the_encoder_the_phrase_stage_still_works(engine: Engine) -> None:
+    bare = Engine(engine.catalogue, engine.matcher, engine.thresholds, engine.locales, None)
+    assert bare.semantic is None
+    assert bare.ask("my friend is not breathing").alert is Alert.EMERGENCY
+    assert bare.ask("how do I register with a GP").alert is None
