@@ -29,6 +29,8 @@ UNSURE = Match(Outcome.DID_YOU_MEAN, None, 20.0, ())
         (None, Verdict(0.1, 0.1), ANSWER, False, None),
         (None, Verdict(0.35, 0.0), ANSWER, False, Alert.POSSIBLE),
         (None, Verdict(0.0, 0.35), ANSWER, False, Alert.POSSIBLE),
+        (None, Verdict(0.1, 0.35), UNSURE, False, Alert.CRISIS),  # crisis-like, unanswered
+        (None, Verdict(0.3, 0.1), UNSURE, False, Alert.POSSIBLE),
         (None, Verdict(0.0, 0.85), ANSWER, False, Alert.CRISIS),
         (None, Verdict(0.95, 0.0), UNSURE, False, Alert.EMERGENCY),
         (None, Verdict(0.95, 0.0), ANSWER, True, Alert.POSSIBLE),
