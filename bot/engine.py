@@ -454,12 +454,15 @@ class Engine:
         first = [c for c in candidates if c.topic == topic.public_id]
         rest = [c for c in candidates if c.topic != topic.public_id]
         ordered = tuple(first or [Candidate(topic.public_id, round(match.score, 1))]) + tuple(rest)
+        # The topic asked about comes first, and only once (it may also be related).
+        offered = {b.data for row in asked for b in row}
+        rest_rows = tuple(r for r in body.buttons if not any(b.data in offered for b in r))
         return self._reply(
             (header, *body.blocks),
             Outcome.ANSWER,
             lang,
             topic=topic.public_id,
-            buttons=(*switch, *asked, *body.buttons),
+            buttons=(*switch, *asked, *rest_rows),
             candidates=ordered[:MAX_CANDIDATES],
             **fields,
             **common,

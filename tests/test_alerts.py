@@ -72,6 +72,9 @@ def test_an_emergency_shows_emergency_care_and_offers_the_question_asked(
     assert reply.blocks[0] == engine.catalogue.emergency.header
     assert reply.topic == "emergency-care"
     assert engine.title("emergency-care", "en") in reply.markup
+    for text in ("chest pain, will the hospital charge me", "my mum face is drooping on one side"):
+        data = [b.data for row in engine.ask(text).buttons for b in row]
+        assert len(data) == len(set(data)), text  # the topic asked about is offered once
 
 
 def test_a_past_emergency_does_not_hide_the_answer(engine: Engine) -> None:
