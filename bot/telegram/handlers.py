@@ -294,6 +294,10 @@ def privacy_blocks(locales: Locales, lang: str) -> list[str]:
             "Telegram itself keeps your chat history: see "
             "[Telegram's privacy policy](https://telegram.org/privacy)."
         ),
+        _(
+            "Your chat with this bot stays in Telegram on your phone. "
+            "If someone may look at your phone, delete the chat in Telegram."
+        ),
     ]
 
 
