@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from bot.private_dir import make_private_dir
 
 log = logging.getLogger("bot.config")
 
@@ -26,9 +30,11 @@ DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_PORT = 8443
 DEFAULT_DATA_DIR = "./data"
 DEFAULT_RATE_LIMIT = 30.0
+DEFAULT_LISTEN = "0.0.0.0"  # platforms route to the container; behind a proxy use 127.0.0.1
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SECRET_FILE = "secret.key"
 MIN_SECRET_LENGTH = 16
+MAKE_SECRET = "python -c 'import secrets; print(secrets.token_hex(32))'"
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -47,6 +53,10 @@ class Config:
     secret: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
     rate_limit: float = DEFAULT_RATE_LIMIT
+    listen: str = DEFAULT_LISTEN
+    key_file: Path = field(default_factory=lambda: default_key_file())
+    # The HMAC key, resolved on first use and then never read again (see hmac_key).
+    _key: list[bytes] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -105,7 +115,24 @@ class Config:
         if secret is not None and len(secret) < MIN_SECRET_LENGTH:
             raise ConfigError(
                 f"BOT_SECRET is too short (at least {MIN_SECRET_LENGTH} characters); make one "
-                "with: python -c 'import secrets; print(secrets.token_hex(32))'"
+                f"with: {MAKE_SECRET}"
+            )
+
+        listen = get("WEBHOOK_LISTEN") or DEFAULT_LISTEN
+        try:
+            ipaddress.ip_address(listen)
+        except ValueError:
+            raise ConfigError(
+                "WEBHOOK_LISTEN must be an IP address to bind the webhook server to: 0.0.0.0 "
+                f"(every interface, the default) or 127.0.0.1 behind a proxy (got {listen!r})"
+            ) from None
+
+        data_dir = Path(get("BOT_DATA_DIR") or DEFAULT_DATA_DIR)
+        key_file = Path(get("BOT_KEY_FILE") or default_key_file(env))
+        if _inside(key_file, data_dir):
+            raise ConfigError(
+                "BOT_KEY_FILE must not be inside BOT_DATA_DIR: a copy of the data directory "
+                "would then carry the key that links its rows to people"
             )
 
         log_level = (get("LOG_LEVEL") or "INFO").upper()
@@ -131,19 +158,29 @@ class Config:
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
             port=port,
-            data_dir=Path(get("BOT_DATA_DIR") or DEFAULT_DATA_DIR),
+            data_dir=data_dir,
             secret=secret,
             log_level=log_level,
             rate_limit=rate_limit,
+            listen=listen,
+            key_file=key_file,
         )
 
     # ------------------------------------------------------------------ derived values
 
     def hmac_key(self) -> bytes:
-        """The HMAC key for user ids: BOT_SECRET, else one generated once into the data dir."""
-        if self.secret is not None:
-            return self.secret.encode("utf-8")
-        return load_or_create_secret(self.data_dir).encode("utf-8")
+        """The HMAC key for user ids, resolved once: BOT_SECRET, else a generated key file.
+
+        `run` refuses to start without BOT_SECRET (bot.telegram.run); the key file, outside
+        BOT_DATA_DIR, is for `chat` and tests. Resolved on the first call and kept: a key
+        that changed while running would file the same person under two codes.
+        """
+        if not self._key:
+            if self.secret is not None:
+                self._key.append(self.secret.encode("utf-8"))
+            else:
+                self._key.append(load_or_create_secret(self.key_file).encode("utf-8"))
+        return self._key[0]
 
     def effective_webhook_secret(self) -> str:
         """WEBHOOK_SECRET, else one derived from the HMAC key (same on every replica)."""
@@ -158,44 +195,60 @@ class Config:
         return urlsplit(self.webhook_url).path.lstrip("/")
 
 
-def load_or_create_secret(data_dir: Path) -> str:
-    """Read `<data_dir>/secret.key`, creating it (mode 0600) on first use.
+def default_key_file(env: Mapping[str, str] | None = None) -> Path:
+    """Where a generated key lives when BOT_SECRET is unset: the user's config directory."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_CONFIG_HOME", "").strip() or str(Path.home() / ".config")
+    return Path(base) / "nhs-rights-bot" / SECRET_FILE
 
-    If the directory cannot be written, a per-process secret is used and a warning logged:
-    answering matters more than remembering language choices across restarts.
+
+def _inside(path: Path, directory: Path) -> bool:
+    try:
+        path.resolve().relative_to(directory.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def load_or_create_secret(path: Path) -> str:
+    """Read the key file `path`, creating it (mode 0600, its directory 0700) on first use.
+
+    The key is written to a temporary file, flushed to disk, then linked into place, so a
+    full disk or a crash never leaves an empty or partial key file, and two processes that
+    start together end up with the same key. If the file can be neither read nor written,
+    a key for this process only is used, with a warning (the caller keeps it).
     """
-    path = data_dir / SECRET_FILE
     try:
         existing = path.read_text(encoding="ascii").strip()
         if existing:
             return existing
+        log.warning("%s is empty; writing a new key", path)
+        path.unlink(missing_ok=True)  # left by an older version that crashed mid-write
     except FileNotFoundError:
         pass
     except (OSError, UnicodeDecodeError) as exc:
-        log.warning("cannot read %s (%s); using a temporary secret", path, type(exc).__name__)
+        log.warning("cannot read %s (%s); using a key for this process only", path, exc)
         return secrets.token_hex(32)
     value = secrets.token_hex(32)
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        if path.exists() and path.stat().st_size == 0:
-            path.unlink()  # an empty file left by a crash: start again
-        fd = os.open(path, flags, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(value + "\n")
+        make_private_dir(path.parent)
+        handle, tmp = tempfile.mkstemp(prefix=".secret-", dir=path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="ascii") as out:  # mkstemp: mode 0600
+                out.write(value + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.link(tmp, path)  # fails if another process got there first
+        finally:
+            os.unlink(tmp)
     except FileExistsError:  # another process created it first: use theirs
         return path.read_text(encoding="ascii").strip() or value
     except OSError as exc:
         log.warning(
-            "cannot write %s (%s); using a temporary secret: set BOT_SECRET so language "
-            "choices survive restarts",
+            "cannot write %s (%s); using a key for this process only: set BOT_SECRET",
             path,
             type(exc).__name__,
         )
         return value
-    log.warning(
-        "BOT_SECRET is not set: generated one into %s (mode 0600); hosts with ephemeral "
-        "disks must set BOT_SECRET instead",
-        path,
-    )
+    log.warning("BOT_SECRET is not set: generated a key into %s (mode 0600)", path)
     return value

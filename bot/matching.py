@@ -160,6 +160,41 @@ class _Model:
                 cursor[fid] = k + 1
                 self.post_labels[k] = i
                 self.post_deltas[k] = math.log(c * scale + alpha) - self.log_alpha
+        self._derive()
+
+    # What `state()` gives and `from_state` takes: everything indexing computes, as plain
+    # numbers, strings and arrays (bot.snapshot stores them without pickle).
+    STATE = (
+        "keyword_weight",
+        "labels",
+        "totals",
+        "feature_ids",
+        "weights",
+        "scale",
+        "vocabulary",
+        "log_alpha",
+        "denominator",
+        "starts",
+        "post_labels",
+        "post_deltas",
+    )
+
+    def state(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.STATE}
+
+    @classmethod
+    def from_state(cls, phrases: list[Phrase], state: dict[str, object]) -> _Model:
+        """A model from `state()` of one built over the same `phrases`, without indexing."""
+        model = cls.__new__(cls)
+        model.phrases = phrases
+        for name in cls.STATE:
+            setattr(model, name, state[name])
+        model._derive()
+        return model
+
+    def _derive(self) -> None:
+        """The lookup tables that follow from the index (cheap, so never stored)."""
+        phrases = self.phrases
         self.words = sorted(f[2:] for f in self.feature_ids if f.startswith("w:"))
         self.word_set = frozenset(self.words)
         self.texts = [p.text for p in phrases]
@@ -175,10 +210,6 @@ class _Model:
         self.texts_by_label = {label: array("l", idxs) for label, idxs in by_label.items()}
         self._positions: dict[int, int] | None = None
         self._label_counts: list[dict[int, float]] | None = None
-
-    def __getstate__(self) -> dict[str, object]:
-        """Picklable (bot.snapshot): what is keyed by object identity is left out."""
-        return {**self.__dict__, "_positions": None, "_label_counts": None}
 
     def position(self, phrase: Phrase) -> int | None:
         """Where `phrase` (this very object) is in `phrases`; for leave-one-out only, so
@@ -331,6 +362,13 @@ class Matcher:
         for phrase in phrases:
             grouped.setdefault(script_of(phrase.text) or "other", []).append(phrase)
         self.models = {script: _Model(items, KEYWORD_WEIGHT) for script, items in grouped.items()}
+
+    @classmethod
+    def from_models(cls, models: dict[str, _Model]) -> Matcher:
+        """A matcher over models restored by bot.snapshot (`_Model.from_state`)."""
+        matcher = cls.__new__(cls)
+        matcher.models = models
+        return matcher
 
     @classmethod
     def from_catalogue(cls, catalogue: Catalogue, extra: Iterable[Phrase] = ()) -> Matcher:

@@ -27,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
 
+from bot.private_dir import make_private_dir
+
 log = logging.getLogger("bot.storage")
 
 IDLE_DAYS = 180
@@ -127,9 +129,7 @@ class SQLiteStorage:
         raise AssertionError("unreachable")
 
     def _open(self) -> sqlite3.Connection:
-        if not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(self.path.parent, 0o700)
+        make_private_dir(self.path.parent)
         if not self.path.exists():
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         conn = sqlite3.connect(

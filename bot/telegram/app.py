@@ -26,6 +26,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot.config import Config
 from bot.content import default_content_dir
@@ -34,9 +35,8 @@ from bot.i18n import SOURCE_LANGUAGE, Locales, default_locales, default_locales_
 from bot.snapshot import load_or_build
 from bot.storage import IDLE_DAYS, GuardedStorage, SQLiteStorage, Storage
 from bot.telegram import handlers as h
-from bot.telegram.reload import load_content
-from bot.telegram.request import ResilientRequest, UpdatesRequest
-from bot.telegram.webhook import MAX_BODY, harden_webhook_server
+from bot.telegram.reload import load_content, read_content
+from bot.telegram.request import RetryingLimiter, UpdatesRequest
 
 log = logging.getLogger("bot.telegram.app")
 
@@ -44,7 +44,7 @@ log = logging.getLogger("bot.telegram.app")
 # when allowed_updates is omitted, so it is always passed explicitly.
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "inline_query", "my_chat_member"]
 PURGE_EVERY_SECONDS = 24 * 60 * 60
-WEBHOOK_MAX_BODY = MAX_BODY  # Telegram updates are a few KB; refuse anything huge
+STARTING_POLL_SECONDS = 0.5
 MAX_RETRIES_ON_429 = 3
 # Connections to the Bot API. Telegram takes 30 messages/s, so 16 connections carry that
 # rate up to ~0.5 s per round trip; more only cost CPU: httpcore checks every idle
@@ -61,20 +61,21 @@ def load_engine(config: Config | None = None) -> Engine:
     """The engine over the shipped content and translations.
 
     Raises ContentInvalid on any error in content/ or locales/ (see bot.telegram.reload).
-    With a `config`, a signed snapshot in its data directory is used when the files are
-    unchanged since it was written (bot.snapshot): restarts skip parsing and indexing.
+    With a `config`, the matcher's index comes from a signed plain-data snapshot in its
+    data directory when the files are unchanged since it was written (bot.snapshot), so a
+    restart skips indexing; the content is read and checked either way.
     """
     if config is None:
         return load_content()
     engine, reused = load_or_build(
-        load_content,
+        read_content,
         data_dir=config.data_dir,
         # A key of its own, derived like the webhook secret (bot.config).
         secret=hmac.new(config.hmac_key(), b"engine-snapshot", hashlib.sha256).digest(),
         content_dir=default_content_dir(),
         locales_dir=default_locales_dir(),
     )
-    log.info("content: %s", "from the snapshot (unchanged files)" if reused else "loaded")
+    log.info("content: loaded; index %s", "from the snapshot" if reused else "built")
     return engine
 
 
@@ -132,12 +133,31 @@ async def register_commands(application: Application) -> None:
             log.warning("could not register commands for %s (%s)", lang, type(exc).__name__)
 
 
-async def purge_loop(storage: Storage, every: float = PURGE_EVERY_SECONDS) -> None:
-    """Delete rows idle for more than IDLE_DAYS now and then once a day."""
-    while True:
-        removed = await storage.purge_idle(IDLE_DAYS)
-        log.info("purge: removed %d idle row(s)", removed)
-        await asyncio.sleep(every)
+async def purge_once(storage: Storage) -> None:
+    """Delete rows idle for more than IDLE_DAYS, and any deletion that failed before."""
+    removed = await storage.purge_idle(IDLE_DAYS)
+    log.info("purge: removed %d idle row(s)", removed)
+
+
+def schedule_purge(application: Application, every: float = PURGE_EVERY_SECONDS) -> None:
+    """A purge now and then once a day, each an `Application.create_task`.
+
+    PTB awaits the tasks it created when the application stops, so each purge is one short
+    task (never a loop that would hold up the stop); the timer between them is cancelled
+    in post_stop.
+    """
+    svc: h.Services = application.bot_data["services"]
+    loop = asyncio.get_running_loop()
+
+    def run() -> None:
+        svc.timers.clear()  # the timer that called this has fired
+        if application.running:
+            application.create_task(purge_once(svc.storage), name="purge-idle")
+            svc.timers.append(loop.call_later(every, run))
+        else:  # post_init runs before start(): wait until PTB awaits its tasks
+            svc.timers.append(loop.call_later(STARTING_POLL_SECONDS, run))
+
+    svc.timers.append(loop.call_soon(run))
 
 
 async def post_init(application: Application) -> None:
@@ -149,7 +169,7 @@ async def post_init(application: Application) -> None:
     """
     svc: h.Services = application.bot_data["services"]
     svc.tasks.append(asyncio.create_task(register_commands(application), name="commands"))
-    svc.tasks.append(asyncio.create_task(purge_loop(svc.storage), name="purge-idle"))
+    schedule_purge(application)
 
 
 async def post_stop(application: Application) -> None:
@@ -159,6 +179,9 @@ async def post_stop(application: Application) -> None:
     registration still under way at a SIGTERM would have called a closed client.
     """
     svc: h.Services = application.bot_data["services"]
+    for timer in svc.timers:
+        timer.cancel()
+    svc.timers.clear()
     for task in svc.tasks:
         task.cancel()
     for task in svc.tasks:
@@ -170,11 +193,6 @@ async def post_stop(application: Application) -> None:
 async def post_shutdown(application: Application) -> None:
     await post_stop(application)  # a no-op when it already ran (run_polling, run_webhook)
     await application.bot_data["services"].storage.close()
-
-
-def limit_webhook_body(max_bytes: int = WEBHOOK_MAX_BODY) -> None:
-    """PTB's webhook server: bodies capped, strict handler (see bot.telegram.webhook)."""
-    harden_webhook_server(max_bytes)
 
 
 def add_handlers(application: Application) -> None:
@@ -223,21 +241,21 @@ def build_application(
     Telegram's answer) keeps PTB's default unless given.
 
     429 "Too Many Requests" is retried by the AIORateLimiter (after the wait Telegram asks
-    for), or by `ResilientRequest` when the limiter is off; 5xx, time-outs and dropped
-    connections by `ResilientRequest`; getUpdates by PTB's own polling loop.
+    for), or by `RetryingLimiter` when the limiter is off; other transient failures by
+    `RetryingLimiter` (never a send that may have been carried out); getUpdates by PTB's
+    own polling loop.
     """
     if engine is None:
         engine = load_content(content_dir, locales_dir)
     if storage is None:
         storage = SQLiteStorage.in_dir(config.data_dir, config.hmac_key())
-    limiter = config.rate_limit > 0
     timeouts = {} if read_timeout is None else {"read_timeout": read_timeout}
-    request = ResilientRequest(
-        retry_429=not limiter,
-        connection_pool_size=CONNECTION_POOL,
-        pool_timeout=POOL_TIMEOUT,
-        **timeouts,
+    request = HTTPXRequest(
+        connection_pool_size=CONNECTION_POOL, pool_timeout=POOL_TIMEOUT, **timeouts
     )
+    pacer = None
+    if config.rate_limit > 0:
+        pacer = AIORateLimiter(overall_max_rate=config.rate_limit, max_retries=MAX_RETRIES_ON_429)
     builder = (
         Application.builder()
         .token(config.token)
@@ -248,11 +266,8 @@ def build_application(
         .post_init(post_init)
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)
+        .rate_limiter(RetryingLimiter(pacer))
     )
-    if limiter:
-        builder = builder.rate_limiter(
-            AIORateLimiter(overall_max_rate=config.rate_limit, max_retries=MAX_RETRIES_ON_429)
-        )
     application = builder.build()
     application.bot_data["services"] = h.Services(
         engine=engine,
@@ -265,17 +280,4 @@ def build_application(
         locales_dir=locales_dir,
     )
     add_handlers(application)
-    limit_webhook_body()
     return application
-
-
-def webhook_kwargs(config: Config, *, listen: str = "0.0.0.0") -> dict:
-    """The arguments for `run_webhook` / `Updater.start_webhook` (tests use the same)."""
-    return {
-        "listen": listen,
-        "port": config.port,
-        "url_path": config.webhook_path(),
-        "webhook_url": config.webhook_url,
-        "secret_token": config.effective_webhook_secret(),
-        "allowed_updates": ALLOWED_UPDATES,
-    }

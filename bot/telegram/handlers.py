@@ -72,6 +72,7 @@ class Services:
     engine: Engine  # replaced as a whole when the content is reloaded (SIGHUP)
     storage: Storage
     tasks: list = field(default_factory=list)
+    timers: list = field(default_factory=list)  # asyncio.TimerHandle (the purge schedule)
     content_dir: Path | None = None  # None: the shipped content/ and locales/
     locales_dir: Path | None = None
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

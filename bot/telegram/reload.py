@@ -18,7 +18,14 @@ import logging
 import signal
 from pathlib import Path
 
-from bot.content import ContentInvalid, Problem, default_content_dir, errors_only, load_catalogue
+from bot.content import (
+    Catalogue,
+    ContentInvalid,
+    Problem,
+    default_content_dir,
+    errors_only,
+    load_catalogue,
+)
 from bot.engine import Engine
 from bot.i18n import Locales, default_locales, default_locales_dir
 
@@ -27,13 +34,12 @@ log = logging.getLogger("bot.telegram.reload")
 MAX_LOGGED_PROBLEMS = 50
 
 
-def load_content(
+def read_content(
     content_dir: Path | None = None, locales_dir: Path | None = None, *, fresh: bool = False
-) -> Engine:
-    """A new Engine over `content_dir` and `locales_dir`; ContentInvalid on any error.
-
-    `fresh` (a reload) reads the translations again even from the default directory.
-    """
+) -> tuple[Catalogue, Locales]:
+    """The catalogue and translations in `content_dir` and `locales_dir`, checked;
+    ContentInvalid on any error. `fresh` (a reload) reads the translations again even from
+    the default directory."""
     content_dir = content_dir or default_content_dir()
     default_dir = not fresh and (locales_dir is None or Path(locales_dir) == default_locales_dir())
     locales_dir = Path(locales_dir or default_locales_dir())
@@ -51,6 +57,14 @@ def load_content(
     problems.extend(locales.problems)
     if catalogue is None or errors_only(problems):
         raise ContentInvalid(problems)
+    return catalogue, locales
+
+
+def load_content(
+    content_dir: Path | None = None, locales_dir: Path | None = None, *, fresh: bool = False
+) -> Engine:
+    """A new Engine over `content_dir` and `locales_dir`; ContentInvalid on any error."""
+    catalogue, locales = read_content(content_dir, locales_dir, fresh=fresh)
     return Engine(catalogue, locales=locales)
 
 

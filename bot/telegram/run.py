@@ -1,8 +1,10 @@
 """`python -m bot run`: the bot on Telegram, by long polling or (`--webhook`) by webhook.
 
-Both modes stop gracefully on SIGINT/SIGTERM (python-telegram-bot's `run_*` handle the
-signals: confirm the updates fetched, finish the updates in hand, run post_shutdown, close
-storage). SIGHUP reloads content/ and locales/: the new content is used only if it is valid;
+Both modes stop gracefully on SIGINT/SIGTERM (python-telegram-bot's `run_polling`, or
+bot.telegram.serve for the webhook: finish the updates in hand, run post_shutdown, close
+storage). BOT_SECRET is required: the key that links stored rows to people is kept apart
+from the data directory, and without it `run` prints one line and exits with code 2.
+SIGHUP reloads content/ and locales/: the new content is used only if it is valid;
 otherwise the running content stays and every error is logged as `file:line: message`.
 Exit codes: 0 after a clean stop, 2 for configuration problems (one line on stderr, no
 traceback), 1 when the content is invalid or Telegram cannot be reached at start-up.
@@ -11,6 +13,7 @@ traceback), 1 when the content is invalid or Telegram cannot be reached at start
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 
@@ -26,14 +29,14 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
         description=(
             "Run the bot on Telegram. Configuration comes from the environment: "
             "TELEGRAM_BOT_TOKEN (required), TELEGRAM_API_BASE_URL, WEBHOOK_URL, "
-            "WEBHOOK_SECRET, PORT, BOT_DATA_DIR, BOT_SECRET, LOG_LEVEL, BOT_RATE_LIMIT "
-            "(see .env.example)."
+            "BOT_SECRET (required), WEBHOOK_SECRET, WEBHOOK_LISTEN, PORT, BOT_DATA_DIR, "
+            "LOG_LEVEL, BOT_RATE_LIMIT (see .env.example)."
         ),
     )
     parser.add_argument(
         "--webhook",
         action="store_true",
-        help="serve PTB's webhook server on 0.0.0.0:$PORT for WEBHOOK_URL instead of polling",
+        help="serve WEBHOOK_URL on $WEBHOOK_LISTEN:$PORT (0.0.0.0:8443) instead of polling",
     )
     parser.set_defaults(func=run_command, handler=run_command)
     return parser
@@ -46,12 +49,19 @@ def _fail(message: str, code: int) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run until stopped; returns the process exit code."""
-    from bot.config import Config, ConfigError
+    from bot.config import MAKE_SECRET, Config, ConfigError
 
     try:
         config = Config.from_env()
     except ConfigError as exc:
         return _fail(str(exc), EXIT_CONFIG)
+    if config.secret is None:
+        return _fail(
+            "BOT_SECRET is not set: make one with "
+            f"{MAKE_SECRET}, keep it out of BOT_DATA_DIR and export BOT_SECRET=<it> "
+            "(see README, Security)",
+            EXIT_CONFIG,
+        )
     webhook = bool(getattr(args, "webhook", False))
     if webhook and not config.webhook_url:
         return _fail(
@@ -63,7 +73,7 @@ def run_command(args: argparse.Namespace) -> int:
     from telegram.error import InvalidToken, NetworkError, TelegramError
 
     from bot.content import ContentInvalid
-    from bot.telegram.app import ALLOWED_UPDATES, build_application, load_engine, webhook_kwargs
+    from bot.telegram.app import ALLOWED_UPDATES, build_application, load_engine
     from bot.telegram.logs import setup_logging
     from bot.telegram.reload import install_reload_signal
 
@@ -86,15 +96,16 @@ def run_command(args: argparse.Namespace) -> int:
     topics = len(engine.catalogue.topics)
     try:
         if webhook:
-            kwargs = webhook_kwargs(config)
+            from bot.telegram.serve import run_webhook
+
             log.info(
                 "starting: webhook server on %s:%d at /%s, %d topics",
-                kwargs["listen"],
-                kwargs["port"],
-                kwargs["url_path"],
+                config.listen,
+                config.port,
+                config.webhook_path(),
                 topics,
             )
-            application.run_webhook(**kwargs)
+            asyncio.run(run_webhook(application, config, ALLOWED_UPDATES))
         else:
             log.info("starting: long polling, %d topics", topics)
             application.run_polling(allowed_updates=ALLOWED_UPDATES)

@@ -1,21 +1,29 @@
-"""python-telegram-bot's webhook server (tornado), with a stricter request handler.
+"""The webhook server: Telegram's updates in over HTTP, onto the application's update queue.
 
-`run_webhook` / `Updater.start_webhook` build their tornado server with
-`tornado.httpserver.HTTPServer(...)`. `harden_webhook_server()` configures that class (a
-tornado `Configurable`) to be `WebhookHTTPServer`, which
+python-telegram-bot's own webhook server (tornado) waits forever for slow headers and slow
+bodies, checks the secret only once the whole body has arrived, answers 500 to a body that
+is not JSON, and, when file descriptors run out, logs the failed accept on every turn of
+the event loop (megabytes a second). This one follows PTB's custom-webhook pattern
+(`examples/customwebhookbot`): our own endpoint, built on aiohttp's low-level server and
+configured only through its public options, puts `Update`s on
+`application.update_queue`; PTB does everything else.
 
-- caps request bodies at `MAX_BODY` bytes (tornado's default is 100 MB; a bigger body is
-  refused by closing the connection before it is read), and
-- swaps PTB's request handler for `UpdateHandler`, keeping PTB's path, bot, update queue
-  and secret. PTB's handler answers 500 to a body that is not JSON, logs the body of a
-  webhook request at DEBUG and, at CRITICAL, any JSON that is not an update.
+Why aiohttp rather than tornado: aiohttp (3.14) closes a connection that has not completed
+a request head within its keep-alive time-out, counted from the connection's start, and
+reads a body only when the handler asks, so the secret is checked before a byte of body is
+read; it serves through asyncio's `create_server`, whose accept loop pauses a second after
+"too many open files" and reports through the loop's exception handler, where one
+throttled line is written. tornado's accept handler raises out of an I/O callback instead,
+every turn of the loop.
 
-`UpdateHandler` checks the secret first (403, compared in constant time), then the content
-type (415), the size (413), the JSON (400) and that it has an update_id (400), and logs
-only the reason and the size, never the body. An update with an update_id that PTB cannot
-read is acknowledged (200) and skipped, so Telegram does not send it again and again.
-Everything else is PTB's: setting the webhook, `allowed_updates`, the lifecycle and
-graceful shutdown.
+Limits (`Limits`): the request head within `header_timeout` seconds of connecting (and of
+the previous answer on a kept-alive connection), the body within `body_timeout`, at most
+`max_body` bytes announced by Content-Length (411 without one, 413 above), JSON nested at
+most `max_depth` deep (400, never 500), at most `max_connections` open: a new connection
+beyond that closes the oldest one that has not sent a complete request head, so idle
+connections cannot keep Telegram out. A GET gets 405 and a wrong path 404, quietly.
+Refusals are logged by kind, at most one line a minute each (`ThrottledLog`), with the
+reason and the size only: never a body, a header value or an address.
 """
 
 from __future__ import annotations
@@ -24,76 +32,226 @@ import asyncio
 import hmac
 import json
 import logging
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-import tornado.web
-from telegram import Bot, Update
-from telegram.ext import ExtBot
-from tornado.httpserver import HTTPServer
+from aiohttp import web
+from telegram import Update
+from telegram.ext import Application, ExtBot
+
+from bot.telegram.throttle import ThrottledLog
 
 log = logging.getLogger("bot.telegram.webhook")
 
-MAX_BODY = 1024 * 1024  # Telegram's updates are a few KB
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-_PTB_HANDLER_KWARGS = {"bot", "update_queue", "secret_token"}
+MAX_BODY = 1024 * 1024  # Telegram's updates are a few KB
+ACCEPT_FAILED = "socket.accept() out of system resource"  # asyncio's message
 
 
-class UpdateHandler(tornado.web.RequestHandler):
-    """POST <path>: one update from Telegram onto the application's update queue."""
+@dataclass(frozen=True)
+class Limits:
+    """What one client may cost the server (see the module docstring)."""
 
-    SUPPORTED_METHODS = ("POST",)  # type: ignore[assignment]
+    header_timeout: float = 5.0
+    body_timeout: float = 5.0
+    max_body: int = MAX_BODY
+    max_connections: int = 256  # well under the usual 1,024 file descriptors
+    max_depth: int = 64  # an update nests about ten deep
+    backlog: int = 128
+    shutdown_timeout: float = 5.0
 
-    def initialize(
-        self, bot: Bot, update_queue: asyncio.Queue, secret_token: str | None = None
-    ) -> None:
-        self.bot = bot
-        self.update_queue = update_queue
-        self.secret_token = secret_token
 
-    def set_default_headers(self) -> None:
-        self.set_header("Content-Type", 'application/json; charset="utf-8"')
-
-    def _refuse(self, status: HTTPStatus, reason: str) -> None:
-        log.warning(
-            "webhook: refused a request with %d (%s, %d bytes)",
-            status.value,
-            reason,
-            len(self.request.body or b""),
-        )
-        self.set_status(status.value)
-        self.finish(json.dumps({"ok": False, "error_code": status.value}))
-
-    def _secret_ok(self) -> bool:
-        if self.secret_token is None:
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """True when `value` nests lists/objects more than `limit` deep (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
             return True
-        given = self.request.headers.get(SECRET_HEADER, "")
-        return hmac.compare_digest(
-            given.encode("utf-8", "replace"), self.secret_token.encode("utf-8")
-        )
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
-    async def post(self) -> None:
-        if not self._secret_ok():
-            self._refuse(HTTPStatus.FORBIDDEN, "wrong or missing secret token")
+
+class _Refused(asyncio.Protocol):
+    """A connection over the cap with nothing idle to make room: closed at once."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
+
+
+class WebhookServer:
+    """POST `path` with the secret header: one update onto the application's queue."""
+
+    def __init__(
+        self,
+        application: Application,
+        *,
+        path: str,
+        secret: str | None,
+        listen: str,
+        port: int,
+        limits: Limits | None = None,
+    ) -> None:
+        self.application = application
+        self.path = "/" + path.lstrip("/")
+        self._secret = secret.encode("utf-8") if secret else None
+        self.listen = listen
+        self.port = port
+        self.limits = limits or Limits()
+        self.refusals = ThrottledLog(log)
+        self._server: web.Server | None = None
+        self._listener: asyncio.Server | None = None
+        self._busy: set[object] = set()  # connections whose request head is complete
+        self._previous_handler: Any = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = web.Server(
+            self._handle,
+            handler_cancellation=True,  # a client that hangs up stops its handler
+            keepalive_timeout=self.limits.header_timeout,
+            lingering_time=0,  # never read the rest of a refused body
+            access_log=None,
+        )
+        self._previous_handler = loop.get_exception_handler()
+        loop.set_exception_handler(self._on_loop_error)
+        try:
+            self._listener = await loop.create_server(
+                self._connection,
+                host=self.listen,
+                port=self.port,
+                backlog=self.limits.backlog,
+                reuse_address=True,
+            )
+        except BaseException:
+            loop.set_exception_handler(self._previous_handler)
+            raise
+        self.port = self._listener.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop accepting, let requests in hand finish (briefly), close every connection."""
+        if self._listener is not None:
+            self._listener.close()
+        if self._server is not None:
+            await self._server.shutdown(self.limits.shutdown_timeout)
+        if self._listener is not None:
+            await self._listener.wait_closed()
+            self._listener = None
+        asyncio.get_running_loop().set_exception_handler(self._previous_handler)
+
+    # ------------------------------------------------------------------ connections
+
+    def _connection(self) -> asyncio.BaseProtocol:
+        """The protocol for a new connection; over the cap, the oldest idle one goes."""
+        assert self._server is not None
+        open_now = [c for c in self._server.connections if c.transport is not None]
+        if len(open_now) >= self.limits.max_connections:
+            idle = next((c for c in open_now if c not in self._busy), None)
+            self.refusals.log(
+                "cap",
+                "webhook: %d connections open (the cap); %s",
+                len(open_now),
+                "closed the oldest idle one" if idle else "refused a new one",
+            )
+            if idle is None:
+                return _Refused()
+            idle.force_close()
+        return self._server()
+
+    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if str(context.get("message", "")).startswith(ACCEPT_FAILED):
+            error = context.get("exception")
+            self.refusals.log(
+                "accept",
+                "webhook: cannot accept connections (%s); retrying every second",
+                type(error).__name__ if error is not None else "error",
+            )
             return
-        content_type = self.request.headers.get("Content-Type", "").split(";")[0]
-        if content_type.strip().lower() != "application/json":
-            self._refuse(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "not JSON")
-            return
-        body = self.request.body or b""
-        if len(body) > MAX_BODY:
-            self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too large")
-            return
+        if self._previous_handler is not None:
+            self._previous_handler(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    # ------------------------------------------------------------------ requests
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        connection = request.protocol
+        self._busy.add(connection)
+        try:
+            return await self._answer(request)
+        finally:
+            self._busy.discard(connection)
+
+    def _refuse(
+        self, status: HTTPStatus, reason: str, size: int = 0, *, quiet: bool = False
+    ) -> web.Response:
+        if not quiet:
+            self.refusals.log(
+                f"{status.value}:{reason}",
+                "webhook: refused a request with %d (%s, %d bytes)",
+                status.value,
+                reason,
+                size,
+            )
+        response = web.json_response({"ok": False, "error_code": status.value}, status=status)
+        response.force_close()  # a body may still be coming: never read it
+        return response
+
+    def _secret_ok(self, request: web.BaseRequest) -> bool:
+        if self._secret is None:
+            return True
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
+        return hmac.compare_digest(given, self._secret)
+
+    async def _answer(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.path != self.path:
+            return self._refuse(HTTPStatus.NOT_FOUND, "unknown path", quiet=True)
+        if request.method != "POST":
+            response = self._refuse(HTTPStatus.METHOD_NOT_ALLOWED, "not POST", quiet=True)
+            response.headers["Allow"] = "POST"
+            return response
+        if not self._secret_ok(request):
+            return self._refuse(HTTPStatus.FORBIDDEN, "wrong or missing secret token")
+        if request.content_type != "application/json":
+            return self._refuse(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "not JSON")
+        length = request.content_length
+        if length is None:
+            return self._refuse(HTTPStatus.LENGTH_REQUIRED, "no Content-Length")
+        if length > self.limits.max_body:
+            return self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too large", length)
+        try:
+            async with asyncio.timeout(self.limits.body_timeout):
+                body = await request.content.readexactly(length)
+        except TimeoutError:
+            return self._refuse(HTTPStatus.REQUEST_TIMEOUT, "body too slow", length)
+        except asyncio.IncompleteReadError as exc:
+            return self._refuse(HTTPStatus.BAD_REQUEST, "body cut short", len(exc.partial))
         try:
             data = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            self._refuse(HTTPStatus.BAD_REQUEST, "malformed JSON")
-            return
+            return self._refuse(HTTPStatus.BAD_REQUEST, "malformed JSON", length)
+        except RecursionError:
+            return self._refuse(HTTPStatus.BAD_REQUEST, "JSON nested too deep", length)
+        if json_depth_exceeds(data, self.limits.max_depth):
+            return self._refuse(HTTPStatus.BAD_REQUEST, "JSON nested too deep", length)
         if not isinstance(data, dict) or type(data.get("update_id")) is not int:
-            self._refuse(HTTPStatus.BAD_REQUEST, "not an update")
-            return
+            return self._refuse(HTTPStatus.BAD_REQUEST, "not an update", length)
+        await self._enqueue(data)
+        return web.Response(status=HTTPStatus.OK)
+
+    async def _enqueue(self, data: dict[str, Any]) -> None:
+        bot = self.application.bot
         try:
-            update = Update.de_json(data, self.bot)
+            update = Update.de_json(data, bot)
         except Exception as exc:
             # An update python-telegram-bot cannot read (a Bot API field it does not know
             # yet): acknowledged, or Telegram would send it again and again.
@@ -104,44 +262,6 @@ class UpdateHandler(tornado.web.RequestHandler):
                 type(exc).__name__,
             )
             update = Update(update_id=data["update_id"])
-        if isinstance(self.bot, ExtBot):
-            self.bot.insert_callback_data(update)
-        await self.update_queue.put(update)
-        self.set_status(HTTPStatus.OK.value)
-        self.finish()
-
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        """tornado would log the request and a traceback with values; the type is enough."""
-        name = typ.__name__ if typ is not None else "error"
-        log.error("webhook: %s while handling a request", name)
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self.finish(json.dumps({"ok": False, "error_code": status_code}))
-
-
-class WebhookHTTPServer(HTTPServer):
-    """tornado's HTTPServer; for PTB's webhook application, with `UpdateHandler`."""
-
-    def initialize(self, request_callback: Any, *args: Any, **kwargs: Any) -> None:
-        if isinstance(request_callback, tornado.web.Application):
-            use_update_handler(request_callback)
-        super().initialize(request_callback, *args, **kwargs)
-
-
-def use_update_handler(app: tornado.web.Application) -> bool:
-    """Point PTB's webhook route at `UpdateHandler` (same path and arguments)."""
-    shared = getattr(app, "shared_objects", None)
-    if not isinstance(shared, dict) or not shared.keys() >= _PTB_HANDLER_KWARGS:
-        return False
-    swapped = False
-    for rule in app.wildcard_router.rules:
-        target = rule.target
-        if isinstance(target, type) and issubclass(target, tornado.web.RequestHandler):
-            rule.target = UpdateHandler
-            swapped = True
-    return swapped
-
-
-def harden_webhook_server(max_body: int = MAX_BODY) -> None:
-    """Make every tornado HTTPServer built from now on a `WebhookHTTPServer`."""
-    HTTPServer.configure(WebhookHTTPServer, max_body_size=max_body)
+        if isinstance(bot, ExtBot):
+            bot.insert_callback_data(update)
+        await self.application.update_queue.put(update)
