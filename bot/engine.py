@@ -162,7 +162,7 @@ class Engine:
         phrase already puts 999 first, and the encoder is most of the cost of a message.
         """
         text = text[:MAX_QUESTION]
-        norm = normalise(text)
+        norm = normalise(text)[:MAX_QUESTION]  # NFKC can make one character eighteen
         phrase = self.detector.detect(norm)
         match = decide(self.matcher.rank(norm), self.thresholds)
         past = mentions_past(norm)

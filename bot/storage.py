@@ -307,6 +307,10 @@ class GuardedStorage:
         self.clock = clock
         self._down: dict[str, float] = {}  # kind ("read"/"write") -> earliest next try
         self._reported = False
+        # People whose row could not be deleted (/forget, a block): deleted again as soon
+        # as a write works, and at every purge. Kept in memory only, like an update in
+        # hand: storing them would need the storage that is failing.
+        self._pending_forget: set[int] = set()
 
     @property
     def failing(self) -> bool:
@@ -335,22 +339,59 @@ class GuardedStorage:
             if not self._down and self._reported:
                 self._reported = False
                 log.warning("storage works again")
+        if kind == "write" and self._pending_forget:
+            await self.retry_forgets()
         return result
+
+    @property
+    def pending_forgets(self) -> int:
+        """How many deletions failed and wait to be retried."""
+        return len(self._pending_forget)
+
+    async def retry_forgets(self) -> int:
+        """Delete the rows whose deletion failed before; returns how many were retried."""
+        done = 0
+        for user_id in list(self._pending_forget):
+            try:
+                await self.inner.forget(user_id)
+            except Exception:
+                break  # still failing: the next write or purge tries again
+            self._pending_forget.discard(user_id)
+            done += 1
+        if done:
+            log.info("storage: %d deletion(s) that had failed are done now", done)
+        return done
 
     async def get_language(self, user_id: int) -> str | None:
         return await self._guard("read", "read", lambda: self.inner.get_language(user_id), None)
 
-    async def set_language(self, user_id: int, lang: str) -> None:
-        await self._guard("write", "write", lambda: self.inner.set_language(user_id, lang), None)
+    async def set_language(self, user_id: int, lang: str) -> bool:  # type: ignore[override]
+        """True when the choice is saved; False when it could not be (the caller says so)."""
+
+        async def save() -> bool:
+            await self.inner.set_language(user_id, lang)
+            self._pending_forget.discard(user_id)  # chose again after a failed /forget
+            return True
+
+        return await self._guard("write", "write", save, False)
 
     async def touch(self, user_id: int) -> None:
         await self._guard("write", "write", lambda: self.inner.touch(user_id), None)
 
     async def forget(self, user_id: int) -> bool | None:  # type: ignore[override]
-        """True deleted, False nothing stored, None unknown (the backend failed)."""
-        return await self._guard("write", "delete", lambda: self.inner.forget(user_id), None)
+        """True deleted, False nothing stored, None unknown (the backend failed; the
+        deletion is retried when storage works again)."""
+        result = await self._guard("write", "delete", lambda: self.inner.forget(user_id), None)
+        if result is None:
+            self._pending_forget.add(user_id)
+        else:
+            self._pending_forget.discard(user_id)
+        return result
 
     async def purge_idle(self, days: int = IDLE_DAYS) -> int:
+        """Idle rows, and first any deletion that failed before (whatever the cool-down)."""
+        if self._pending_forget:
+            await self.retry_forgets()
         return await self._guard("write", "purge", lambda: self.inner.purge_idle(days), 0)
 
     async def close(self) -> None:

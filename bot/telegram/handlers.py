@@ -563,12 +563,19 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Res
     if data.startswith(LANG_PREFIX):
         code = data[len(LANG_PREFIX) :]
         if locales.is_shipped(code) and user is not None:
-            await svc.storage.set_language(user.id, code)
+            saved = await svc.storage.set_language(user.id, code)
             _ = locales.translations(code).gettext
             name = locales.language(code).native_name
             blocks = [_("Language: {language}.").format(language=escape(name))]
+            if saved is False:  # GuardedStorage: the choice applies to this reply only
+                blocks.append(
+                    _(
+                        "I could not save this choice just now, so I may not remember it "
+                        "next time. Please choose your language again later."
+                    )
+                )
             await edit_or_send(update, context, _with_menu(engine, code, blocks))
-            return "language-set", None
+            return ("language-set" if saved is not False else "language-not-saved"), None
         data = "expired"  # a language that is not offered (any more): a stale menu
     elif data in (FORGET_YES, FORGET_NO):
         _ = locales.translations(lang).gettext
@@ -658,7 +665,9 @@ async def on_my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     if change.chat.type != _PRIVATE:
         return "group-membership", None
     if change.new_chat_member.status in (ChatMember.BANNED, ChatMember.LEFT):
-        await services(context).storage.forget(change.from_user.id)
+        deleted = await services(context).storage.forget(change.from_user.id)
+        if deleted is None:  # storage failing: retried when it works again (GuardedStorage)
+            return "blocked-forget-pending", None
         return "blocked-forgotten", None
     return "unblocked", None
 
@@ -684,8 +693,9 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     kind = _update_kind(update)
     if isinstance(error, Forbidden):
         if isinstance(update, Update) and is_private(update) and update.effective_user is not None:
-            await services(context).storage.forget(update.effective_user.id)
-            log.info("update=%s outcome=blocked-forgotten", kind)
+            deleted = await services(context).storage.forget(update.effective_user.id)
+            outcome = "blocked-forget-pending" if deleted is None else "blocked-forgotten"
+            log.info("update=%s outcome=%s", kind, outcome)
         else:
             log.info("update=%s outcome=forbidden", kind)
         return
