@@ -1,11 +1,16 @@
-"""The engine snapshot (bot.snapshot): reused only when valid, rebuilt otherwise, never trusted
-unsigned. Real files in temporary directories, real engines built from copies of the content."""
+"""The matcher snapshot (bot.snapshot): reused only when valid, rebuilt otherwise, never
+trusted unsigned, and never able to run code however it was forged. Real files in temporary
+directories, real engines built from copies of the content."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
+import json
 import logging
 import os
+import pickle
 import shutil
 from pathlib import Path
 
@@ -15,7 +20,7 @@ from bot import snapshot
 from bot.content import default_content_dir
 from bot.engine import Engine
 from bot.i18n import default_locales_dir
-from bot.telegram.reload import load_content
+from bot.telegram.reload import read_content
 
 SECRET = b"s" * 32
 QUESTIONS = [
@@ -37,17 +42,17 @@ def dirs(tmp_path: Path) -> dict[str, Path]:
 
 
 class Builds:
-    """load_content over the copies, counting how often the engine was really built."""
+    """read_content over the copies (the content is read and checked at every start)."""
 
     def __init__(self, dirs: dict[str, Path]) -> None:
         self.count = 0
-        self.build = functools.partial(
-            load_content, dirs["content_dir"], dirs["locales_dir"], fresh=True
+        self.read = functools.partial(
+            read_content, dirs["content_dir"], dirs["locales_dir"], fresh=True
         )
 
-    def __call__(self) -> Engine:
+    def __call__(self):
         self.count += 1
-        return self.build()
+        return self.read()
 
 
 def load(dirs: dict[str, Path], builds: Builds, secret: bytes = SECRET) -> tuple[Engine, bool]:
@@ -66,11 +71,12 @@ def only_snapshot(data_dir: Path) -> Path:
 def test_second_start_reuses_the_snapshot_and_answers_the_same(dirs) -> None:
     builds = Builds(dirs)
     built, reused = load(dirs, builds)
-    assert not reused and builds.count == 1
+    assert not reused
     path = only_snapshot(dirs["data_dir"])
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(dirs["data_dir"].stat().st_mode & 0o777) == "0o700"
     again, reused = load(dirs, builds)
-    assert reused and builds.count == 1
+    assert reused and builds.count == 2  # the content itself is read (and checked) again
     assert answers(again) == answers(built)
     assert [r.outcome for r in answers(again)].count(answers(again)[0].outcome) < len(QUESTIONS)
     # translations (with their plural rules) survive the round trip
@@ -97,9 +103,9 @@ def test_a_changed_file_means_a_rebuild_and_a_new_snapshot(dirs, where: str) -> 
         path = dirs["locales_dir"] / "fr" / "LC_MESSAGES" / "messages.po"
         path.write_text(path.read_text() + "\n")
     _engine, reused = load(dirs, builds)
-    assert not reused and builds.count == 2
+    assert not reused
     assert only_snapshot(dirs["data_dir"]) != first  # the old one is removed
-    assert load(dirs, builds)[1] and builds.count == 2
+    assert load(dirs, builds)[1]
 
 
 def test_invalid_content_is_never_stored(dirs) -> None:
@@ -129,27 +135,76 @@ def test_a_damaged_or_foreign_snapshot_is_ignored_and_replaced(dirs, damage, cap
         secret = b"t" * 32
     with caplog.at_level(logging.WARNING, logger="bot.snapshot"):
         engine, reused = load(dirs, builds, secret)
-    assert not reused and builds.count == 2
+    assert not reused
     assert engine.ask(*QUESTIONS[0]).topic == "gp-registration"
     if damage != "empty":
         assert "not signed" in caplog.text
     assert snapshot.read(path, secret) is not None  # replaced by a good one
 
 
-def test_a_signed_snapshot_of_something_else_is_not_used(dirs) -> None:
-    import hashlib
-    import hmac
-    import pickle
+class Explodes:
+    """Unpickling this would create `marker`: what a forged pickle snapshot could do."""
 
-    path = snapshot.snapshot_path(
-        dirs["data_dir"], snapshot.fingerprint(dirs["content_dir"], dirs["locales_dir"])
-    )
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+def sign(payload: bytes, secret: bytes = SECRET) -> bytes:
+    return hmac.new(secret, payload, hashlib.sha256).digest() + payload
+
+
+@pytest.mark.parametrize("name", ["current", "old pickle name"])
+def test_a_signed_pickle_never_runs(dirs, tmp_path: Path, caplog, name: str) -> None:
+    """Even signed with the right key (someone who has BOT_SECRET), a pickle is only data
+    that fails the format check: nothing in it runs, and a new snapshot replaces it."""
+    marker = tmp_path / "ran"
+    fingerprint = snapshot.fingerprint(dirs["content_dir"], dirs["locales_dir"])
+    path = snapshot.snapshot_path(dirs["data_dir"], fingerprint)
+    if name != "current":
+        path = dirs["data_dir"] / f"engine-{fingerprint[:32]}.snapshot"
     path.parent.mkdir(parents=True)
-    payload = pickle.dumps({"not": "an engine"})
-    path.write_bytes(hmac.new(SECRET, payload, hashlib.sha256).digest() + payload)
-    builds = Builds(dirs)
-    engine, reused = load(dirs, builds)
-    assert not reused and builds.count == 1 and isinstance(engine, Engine)
+    path.write_bytes(sign(pickle.dumps(Explodes(marker))))
+    with caplog.at_level(logging.WARNING, logger="bot.snapshot"):
+        engine, reused = load(dirs, Builds(dirs))
+    assert not reused and isinstance(engine, Engine)
+    assert not marker.exists()
+    if name == "current":
+        assert "not in the expected form" in caplog.text
+    assert not path.exists() or snapshot.read(path, SECRET) is not None  # replaced
+
+
+@pytest.mark.parametrize("lie", ["label out of range", "starts past the end", "not JSON"])
+def test_a_signed_but_inconsistent_snapshot_is_not_used(dirs, lie: str, caplog) -> None:
+    """Well signed, well framed, but not what `encode` writes: refused, never half-used."""
+    load(dirs, Builds(dirs))
+    path = only_snapshot(dirs["data_dir"])
+    payload = path.read_bytes()[snapshot.SIGNATURE :]
+    start = len(snapshot.MAGIC) + snapshot.HEADER_LENGTH.size
+    (length,) = snapshot.HEADER_LENGTH.unpack(payload[len(snapshot.MAGIC) : start])
+    header = json.loads(payload[start : start + length])
+    model = header["models"][0]
+    if lie == "label out of range":
+        model["labels"] = model["labels"][:1]
+        model["totals"] = model["scale"] = model["denominator"] = [1.0]
+        model["phrases"] = [p for p in model["phrases"] if p[1] == model["labels"][0]]
+    elif lie == "starts past the end":
+        model["arrays"]["starts"][1] += 10**9
+    encoded = b"{not json" if lie == "not JSON" else json.dumps(header).encode()
+    forged = (
+        snapshot.MAGIC
+        + snapshot.HEADER_LENGTH.pack(len(encoded))
+        + encoded
+        + payload[start + length :]
+    )
+    path.write_bytes(sign(forged))
+    with caplog.at_level(logging.WARNING, logger="bot.snapshot"):
+        engine, reused = load(dirs, Builds(dirs))
+    assert not reused
+    assert "not in the expected form" in caplog.text
+    assert engine.ask(*QUESTIONS[0]).topic == "gp-registration"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
@@ -159,7 +214,7 @@ def test_an_unwritable_data_dir_only_costs_the_speed_up(dirs) -> None:
     try:
         builds = Builds(dirs)
         assert not load(dirs, builds)[1]
-        assert not load(dirs, builds)[1] and builds.count == 2
+        assert not load(dirs, builds)[1]
     finally:
         dirs["data_dir"].chmod(0o700)
 

@@ -8,6 +8,8 @@ import logging
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -226,25 +228,162 @@ async def test_unwritable_data_dir_never_stops_answers(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the secret
 
 
-def test_secret_is_generated_once_with_0600(tmp_path: Path, caplog) -> None:
-    data = tmp_path / "data"
+def test_secret_is_generated_once_with_0600_in_a_0700_directory(tmp_path: Path, caplog) -> None:
+    key_file = tmp_path / "config" / "nested" / SECRET_FILE
     with caplog.at_level(logging.INFO, logger="bot.config"):
-        first = load_or_create_secret(data)
-        second = load_or_create_secret(data)
+        first = load_or_create_secret(key_file)
+        second = load_or_create_secret(key_file)
     assert first == second and len(first) == 64
-    assert stat.S_IMODE(os.stat(data / SECRET_FILE).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    for directory in (key_file.parent, key_file.parent.parent):  # every level it created
+        assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
     generated = [r for r in caplog.records if "generated" in r.getMessage()]
     assert len(generated) == 1
+    assert list(key_file.parent.iterdir()) == [key_file]  # no temporary file left
+
+
+def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "TELEGRAM_BOT_TOKEN": "123:" + "a" * 35,
+        "BOT_DATA_DIR": str(tmp_path / "data"),
+        "BOT_KEY_FILE": str(tmp_path / "keys" / SECRET_FILE),
+        **extra,
+    }
 
 
 def test_bot_secret_from_environment_wins(tmp_path: Path) -> None:
-    env = {
-        "TELEGRAM_BOT_TOKEN": "123:" + "a" * 35,
-        "BOT_SECRET": "s" * 32,
-        "BOT_DATA_DIR": str(tmp_path),
-    }
-    config = Config.from_env(env)
+    config = Config.from_env(env_for(tmp_path, BOT_SECRET="s" * 32))
     assert config.hmac_key() == b"s" * 32
-    assert not (tmp_path / SECRET_FILE).exists()
-    generated = Config.from_env({**env, "BOT_SECRET": ""})
-    assert generated.hmac_key() == (tmp_path / SECRET_FILE).read_text().strip().encode()
+    assert not (tmp_path / "keys").exists()
+    generated = Config.from_env(env_for(tmp_path))
+    key = tmp_path / "keys" / SECRET_FILE
+    assert generated.hmac_key() == key.read_text().strip().encode()
+
+
+def test_the_key_is_resolved_once(tmp_path: Path) -> None:
+    """A key file replaced or removed while running changes nothing until a restart."""
+    config = Config.from_env(env_for(tmp_path))
+    first = config.hmac_key()
+    key = tmp_path / "keys" / SECRET_FILE
+    key.write_text("another-key-0123456789abcdef\n")
+    assert config.hmac_key() == first
+    key.unlink()
+    assert config.hmac_key() == first
+
+
+def test_a_key_file_inside_the_data_dir_is_refused(tmp_path: Path) -> None:
+    from bot.config import ConfigError
+
+    inside = str(tmp_path / "data" / SECRET_FILE)
+    with pytest.raises(ConfigError, match="BOT_KEY_FILE must not be inside BOT_DATA_DIR"):
+        Config.from_env(env_for(tmp_path, BOT_KEY_FILE=inside))
+
+
+def test_the_default_key_file_is_outside_the_data_dir(tmp_path: Path) -> None:
+    env = env_for(tmp_path, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    del env["BOT_KEY_FILE"]
+    config = Config.from_env(env)
+    assert config.key_file == tmp_path / "xdg" / "nhs-rights-bot" / SECRET_FILE
+
+
+def test_a_full_disk_never_leaves_an_empty_key_file(tmp_path: Path) -> None:
+    """The disk fills up while the key is written (RLIMIT_FSIZE in a child process: each
+    write past 16 bytes fails with EFBIG): no key file, no temporary file, a key for that
+    process only, and the next start (disk freed) writes a whole key."""
+    key_file = tmp_path / "keys" / SECRET_FILE
+    script = (
+        "import resource, signal, sys; from pathlib import Path;"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN);"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (16, 16));"
+        "from bot.config import load_or_create_secret;"
+        "print(len(load_or_create_secret(Path(sys.argv[1]))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(key_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "64"  # a key all the same, for that process
+    assert "for this process only" in done.stderr
+    assert not key_file.exists()
+    assert list(key_file.parent.iterdir()) == []
+    assert len(load_or_create_secret(key_file)) == 64
+    assert len(key_file.read_text().strip()) == 64
+
+
+def test_an_empty_key_file_from_an_older_version_is_replaced(tmp_path: Path) -> None:
+    key_file = tmp_path / SECRET_FILE
+    key_file.write_text("")
+    assert len(load_or_create_secret(key_file)) == 64
+    assert key_file.read_text().strip()
+
+
+def test_the_data_dir_is_0700_whoever_creates_it(tmp_path: Path) -> None:
+    """The database creates missing levels 0700 and tightens an existing data directory."""
+
+    async def go(data: Path) -> None:
+        store = SQLiteStorage.in_dir(data, SECRET)
+        await store.set_language(USER, "en")
+        await store.close()
+
+    fresh = tmp_path / "a" / "b" / "data"
+    asyncio.run(go(fresh))
+    for directory in (fresh, fresh.parent, fresh.parent.parent):
+        assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    os.chmod(loose, 0o755)
+    asyncio.run(go(loose))
+    assert stat.S_IMODE(os.stat(loose).st_mode) == 0o700
+
+
+# --------------------------------------------------------------------------- honest failures
+
+
+async def test_a_failed_deletion_is_retried_when_storage_works_again(tmp_path: Path) -> None:
+    """/forget or a block while the database is locked: reported as unknown (None), kept,
+    and deleted by the next write that works; a purge retries it as well."""
+    inner = SQLiteStorage.in_dir(tmp_path, SECRET, busy_timeout_ms=50)
+    guarded = GuardedStorage(inner)
+    await guarded.set_language(USER, "en")
+    await guarded.set_language(OTHER, "en")
+    blocker = sqlite3.connect(tmp_path / DB_FILE, isolation_level=None)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        assert await guarded.forget(USER) is None
+        assert await guarded.set_language(OTHER, "fr") is False  # not saved, and says so
+        assert guarded.pending_forgets == 1
+        blocker.execute("ROLLBACK")
+        assert await guarded.set_language(OTHER, "fr") is True  # a write works again...
+        assert guarded.pending_forgets == 0
+        assert await inner.get_language(USER) is None  # ...and the deletion is done
+        assert await inner.get_language(OTHER) == "fr"
+        # the same through a purge
+        await guarded.set_language(USER, "en")
+        blocker.execute("BEGIN EXCLUSIVE")
+        assert await guarded.forget(USER) is None
+        blocker.execute("ROLLBACK")
+        assert await guarded.purge_idle() == 0
+        assert guarded.pending_forgets == 0 and await inner.get_language(USER) is None
+    finally:
+        blocker.close()
+        await guarded.close()
+
+
+async def test_choosing_again_after_a_failed_forget_keeps_the_new_choice(tmp_path: Path) -> None:
+    inner = MemoryStorage(SECRET)
+    guarded = GuardedStorage(inner)
+    await guarded.set_language(USER, "en")
+
+    async def broken(user_id: int) -> bool:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    inner.forget = broken  # type: ignore[method-assign]
+    assert await guarded.forget(USER) is None
+    del inner.forget
+    assert await guarded.set_language(USER, "fr") is True
+    assert guarded.pending_forgets == 0
+    assert await guarded.get_language(USER) == "fr"
