@@ -191,6 +191,54 @@ async def running_bot(
             await app.shutdown()
 
 
+HOOK_SECRET = "s3cret_token-for-tests"
+
+
+@dataclass
+class WebhookRun:
+    """The production application behind our webhook server on a loopback port."""
+
+    api: FakeBotAPI
+    app: Any
+    server: Any  # bot.telegram.webhook.WebhookServer
+    url: str
+    errors: list[BaseException] = field(default_factory=list)
+
+
+@contextlib.asynccontextmanager
+async def webhook_bot(
+    engine: Engine | None, tmp_path: Path, *, limits: Any = None, **env: str
+) -> AsyncIterator[WebhookRun]:
+    """`serving_webhook` (what `run --webhook` does) on 127.0.0.1, the fake API posting."""
+    from bot.telegram.app import ALLOWED_UPDATES, build_application
+    from bot.telegram.serve import serving_webhook
+
+    async with FakeBotAPI() as api:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/telegram"
+        settings = {"WEBHOOK_SECRET": HOOK_SECRET, **env}
+        config = config_for(
+            api,
+            tmp_path / "data",
+            WEBHOOK_URL=url,
+            PORT=str(port),
+            WEBHOOK_LISTEN="127.0.0.1",
+            **settings,
+        )
+        app = build_application(config, engine)
+        run = WebhookRun(api, app, None, url)
+
+        async def record(update: object, context: Any) -> None:
+            run.errors.append(context.error)
+
+        app.add_error_handler(record)
+        async with serving_webhook(
+            app, config, allowed_updates=ALLOWED_UPDATES, limits=limits
+        ) as server:
+            run.server = server
+            yield run
+
+
 @pytest.fixture
 async def bot(engine: Engine, tmp_path: Path) -> AsyncIterator[Harness]:
     async with running_bot(engine, tmp_path) as harness:
@@ -225,7 +273,14 @@ def operator_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     }
     env.pop("PORT", None)
     env.pop("LOG_LEVEL", None)
-    env.update({"BOT_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1", **extra})
+    env.update(
+        {
+            "BOT_DATA_DIR": str(tmp_path / "data"),
+            "BOT_SECRET": SECRET,  # `run` requires it, as in production
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
+    )
     return env
 
 

@@ -7,7 +7,6 @@ checks what the server received and that no error ever reached the error handler
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import sys
@@ -18,10 +17,17 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import ALICE, CAROL, GP, Harness, buttons, config_for, free_port, text_of
-from fake_bot_api import BOT_USERNAME, FakeBotAPI, FakeUser
-
-from bot.telegram.app import build_application, webhook_kwargs
+from conftest import (
+    ALICE,
+    CAROL,
+    GP,
+    HOOK_SECRET,
+    Harness,
+    buttons,
+    text_of,
+    webhook_bot,
+)
+from fake_bot_api import BOT_USERNAME, FakeUser
 
 ONLY_TEXT = "only read text"
 EXPIRED = "expired"
@@ -494,39 +500,6 @@ async def test_an_update_ptb_cannot_read_does_not_block_the_others(bot: Harness,
 # --------------------------------------------------------------------------- the webhook server
 
 
-@contextlib.asynccontextmanager
-async def webhook_bot(engine, tmp_path: Path):
-    """The production application behind PTB's webhook server on a loopback port."""
-    async with FakeBotAPI() as api:
-        port = free_port()
-        config = config_for(
-            api,
-            tmp_path / "data",
-            WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram",
-            WEBHOOK_SECRET=HOOK_SECRET,
-            PORT=str(port),
-        )
-        app = build_application(config, engine)
-        errors: list = []
-
-        async def record(update, context) -> None:
-            errors.append(context.error)
-
-        app.add_error_handler(record)
-        await app.initialize()
-        await app.post_init(app)
-        await app.updater.start_webhook(**webhook_kwargs(config, listen="127.0.0.1"))
-        await app.start()
-        try:
-            yield api, f"http://127.0.0.1:{port}/telegram", errors
-        finally:
-            await app.updater.stop()
-            await app.stop()
-            await app.post_shutdown(app)
-            await app.shutdown()
-
-
-HOOK_SECRET = "s3cret_token-for-tests"
 JSON = {"Content-Type": "application/json"}
 WITH_SECRET = {**JSON, "X-Telegram-Bot-Api-Secret-Token": HOOK_SECRET}
 MARKER = "zebra-canary-5309"
@@ -556,7 +529,8 @@ async def test_webhook_refuses_bad_requests_and_keeps_serving(
         },
     }
     good = json.dumps(update).encode()
-    async with webhook_bot(engine, tmp_path) as (api, url, errors):
+    async with webhook_bot(engine, tmp_path) as run:
+        api, url, errors = run.api, run.url, run.errors
         async with aiohttp.ClientSession() as session:
             cases = [
                 (good, JSON, 403),  # no secret
@@ -573,8 +547,8 @@ async def test_webhook_refuses_bad_requests_and_keeps_serving(
             ]
             for body, headers, expected in cases:
                 assert await post(session, url, body, headers) == expected, (body, headers)
-            # over 1 MB: refused by tornado before the body is read (400, or the connection
-            # closed), and never queued
+            # over 1 MB: refused (413) before the body is read, the connection closed,
+            # never queued
             huge = json.dumps({"update_id": 2, "x": MARKER * 200_000}).encode()
             assert len(huge) > 1024 * 1024
             assert await post(session, url, huge, WITH_SECRET) in (0, 400, 413)

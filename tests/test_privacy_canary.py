@@ -191,7 +191,8 @@ async def test_canary_as_an_operator(tmp_path: Path) -> None:
     outputs: list[str] = []
     async with FakeBotAPI() as api:
         env = operator_env(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=api.base_url)
-        env["LOG_LEVEL"] = "DEBUG"  # and BOT_SECRET unset: generated into the data dir
+        env["LOG_LEVEL"] = "DEBUG"
+        env["BOT_SECRET"] = SECRET  # required by `run`; never in the data dir
         proc = await start_operator(env, cwd=app_dir)
         out, err = Lines(proc.stdout), Lines(proc.stderr)
         try:

@@ -28,22 +28,23 @@ from conftest import (
     BOB,
     CAROL,
     GP,
+    HOOK_SECRET,
     SECRET,
     Harness,
     buttons,
-    config_for,
     free_port,
     operator_env,
     running_bot,
     start_operator,
     stop_operator,
     text_of,
+    webhook_bot,
 )
 from fake_bot_api import BOT_USERNAME, TOKEN, FakeBotAPI
 
 from bot.engine import Engine
 from bot.storage import DB_FILE
-from bot.telegram.app import ALLOWED_UPDATES, build_application, webhook_kwargs
+from bot.telegram.app import ALLOWED_UPDATES
 from bot.telegram.logs import setup_logging
 
 # --------------------------------------------------------------------------- start-up
@@ -455,52 +456,31 @@ async def test_logs_carry_no_text_ids_or_token(engine: Engine, tmp_path: Path) -
 
 
 async def test_webhook_mode_with_secret(engine: Engine, tmp_path: Path) -> None:
-    async with FakeBotAPI() as api:
-        port = free_port()
-        config = config_for(
-            api,
-            tmp_path / "data",
-            WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram",
-            WEBHOOK_SECRET="s3cret_token-for-tests",
-            PORT=str(port),
-        )
-        app = build_application(config, engine)
-        await app.initialize()
-        await app.post_init(app)
-        await app.updater.start_webhook(**webhook_kwargs(config, listen="127.0.0.1"))
-        await app.start()
-        try:
-            assert api.webhook == {
-                "url": f"http://127.0.0.1:{port}/telegram",
-                "secret_token": "s3cret_token-for-tests",
-            }
-            assert api.allowed_updates == tuple(ALLOWED_UPDATES)
-            # Telegram (the fake) posts updates with the secret header
-            api.send_text(ALICE, "/start")
-            await api.wait_for(lambda: api.sent(ALICE.id))
-            assert "never ask" in text_of(api.sent(ALICE.id)[-1])
-            # while a webhook is set, getUpdates is refused, as by Telegram
-            async with ClientSession() as session:
-                url = f"{api.base_url}{TOKEN}/getUpdates"
-                async with session.post(url) as resp:
-                    assert resp.status == 409
-                body = json.dumps({"update_id": 1, "message": {"message_id": 1}})
-                target = f"http://127.0.0.1:{port}/telegram"
-                headers = {"Content-Type": "application/json"}
-                for extra in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
-                    async with session.post(target, data=body, headers={**headers, **extra}) as r:
-                        assert r.status == 403
-                huge = b'{"update_id": 2, "x": "' + b"a" * (2 * 1024 * 1024) + b'"}'
-                with contextlib.suppress(Exception):
-                    secret = {"X-Telegram-Bot-Api-Secret-Token": "s3cret_token-for-tests"}
-                    async with session.post(target, data=huge, headers={**headers, **secret}) as r:
-                        assert r.status >= 400
-            assert all(status == 200 for _uid, status in api.webhook_deliveries)
-        finally:
-            await app.updater.stop()
-            await app.stop()
-            await app.post_shutdown(app)
-            await app.shutdown()
+    async with webhook_bot(engine, tmp_path) as run:
+        api, target = run.api, run.url
+        assert api.webhook == {"url": target, "secret_token": HOOK_SECRET}
+        assert api.allowed_updates == tuple(ALLOWED_UPDATES)
+        # Telegram (the fake) posts updates with the secret header
+        api.send_text(ALICE, "/start")
+        await api.wait_for(lambda: api.sent(ALICE.id))
+        assert "never ask" in text_of(api.sent(ALICE.id)[-1])
+        # while a webhook is set, getUpdates is refused, as by Telegram
+        async with ClientSession() as session:
+            url = f"{api.base_url}{TOKEN}/getUpdates"
+            async with session.post(url) as resp:
+                assert resp.status == 409
+            body = json.dumps({"update_id": 1, "message": {"message_id": 1}})
+            headers = {"Content-Type": "application/json"}
+            for extra in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
+                async with session.post(target, data=body, headers={**headers, **extra}) as r:
+                    assert r.status == 403
+            huge = b'{"update_id": 2, "x": "' + b"a" * (2 * 1024 * 1024) + b'"}'
+            with contextlib.suppress(Exception):
+                secret = {"X-Telegram-Bot-Api-Secret-Token": HOOK_SECRET}
+                async with session.post(target, data=huge, headers={**headers, **secret}) as r:
+                    assert r.status >= 400
+        assert all(status == 200 for _uid, status in api.webhook_deliveries)
+        assert run.errors == []
 
 
 # --------------------------------------------------------------------------- as an operator
@@ -513,6 +493,7 @@ async def test_operator_polling_round_trip_and_sigterm(tmp_path: Path) -> None:
             TELEGRAM_BOT_TOKEN=TOKEN,
             TELEGRAM_API_BASE_URL=api.base_url,
             LOG_LEVEL="DEBUG",
+            BOT_SECRET=SECRET,
         )
         proc = await start_operator(env)
         try:
@@ -530,10 +511,11 @@ async def test_operator_polling_round_trip_and_sigterm(tmp_path: Path) -> None:
         assert len(texts) == 2
         assert any("never ask" in t for t in texts)
         assert any(t.startswith("Registering with a GP") for t in texts)
-        # generated once into the data dir, with a log line saying so
-        key = tmp_path / "data" / "secret.key"
-        assert key.exists() and oct(key.stat().st_mode & 0o777) == "0o600"
-        assert "generated" in stderr
+        # the key comes from BOT_SECRET: nothing in the data dir links rows to people
+        data = tmp_path / "data"
+        assert not (data / "secret.key").exists()
+        assert oct(data.stat().st_mode & 0o777) == "0o700"
+        assert "generated" not in stderr
         assert "update=message outcome=" in stderr
         for secret in ("passport", "07700900123", str(ALICE.id), TOKEN.split(":")[1]):
             assert secret not in stderr
@@ -578,9 +560,30 @@ async def test_operator_bad_token_exits_2_with_one_line(
     assert len(lines) == 1 and needle in lines[0] and lines[0].startswith("error: ")
 
 
+@pytest.mark.parametrize("webhook", [False, True], ids=["polling", "webhook"])
+async def test_operator_without_bot_secret_exits_2_with_one_line(
+    tmp_path: Path, webhook: bool
+) -> None:
+    """No BOT_SECRET: nothing is generated (least of all into the data dir), nothing runs."""
+    extra = {"WEBHOOK_URL": "https://bot.example.org/tg"} if webhook else {}
+    env = operator_env(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, BOT_SECRET="", **extra)
+    proc = await start_operator(env, *(["--webhook"] if webhook else []))
+    code, stderr = await stop_operator(proc, terminate=False)
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: BOT_SECRET is not set"), stderr
+    assert "secrets.token_hex" in lines[0]
+    assert not (tmp_path / "data").exists()
+
+
 async def test_operator_token_rejected_by_telegram_exits_2(tmp_path: Path) -> None:
     async with FakeBotAPI(token="999:" + "z" * 35) as api:  # the server knows another token
-        env = operator_env(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=api.base_url)
+        env = operator_env(
+            tmp_path,
+            TELEGRAM_BOT_TOKEN=TOKEN,
+            TELEGRAM_API_BASE_URL=api.base_url,
+            BOT_SECRET=SECRET,
+        )
         code, stderr = await stop_operator(await start_operator(env), terminate=False)
     assert code == 2, stderr
     assert "Telegram rejected TELEGRAM_BOT_TOKEN" in stderr
