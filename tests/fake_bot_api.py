@@ -27,11 +27,12 @@ would fail in production too:
   are kept per language code.
 - Fault injection, per method and optionally per chat: `fail(method, status, ...)` (429
   with retry_after, 5xx, any 4xx), `stall(method)` (no answer until the client gives up:
-  a time-out), `drop(method)` (the connection is closed without an answer), `slow(method,
-  seconds)` (every call answered late), `block(chat_id)` (403 "bot was blocked by the
-  user" for that chat) and `hold(chat_id)` (calls for that chat hang until the test
-  releases them). A stalled or dropped call is not carried out, and is recorded with
-  status 0.
+  a time-out), `drop(method)` (the connection is closed without an answer),
+  `drop_after(method)` (carried out, then the connection closed before the answer: "act,
+  then drop"), `slow(method, seconds)` (every call answered late), `block(chat_id)` (403
+  "bot was blocked by the user" for that chat) and `hold(chat_id)` (calls for that chat
+  hang until the test releases them). A stalled or dropped call is not carried out, and
+  is recorded with status 0; an acted-then-dropped one is recorded as done.
 
 Every call is recorded in `calls` (method, parameters, response) and tests can wait for a
 condition with `wait_for`, never on wall-clock sleeps.
@@ -361,7 +362,7 @@ class Fault:
     retry_after: int | None
     times: int
     chat_id: int | None = None
-    kind: str = "status"  # status | stall | drop | delay
+    kind: str = "status"  # status | stall | drop | act-drop | delay
     seconds: float = 0.0  # for delay
 
 
@@ -483,6 +484,11 @@ class FakeBotAPI:
     def drop(self, method: str, *, times: int = 1, chat_id: int | None = None) -> None:
         """The next `times` calls of `method` have their connection closed unanswered."""
         self.faults.append(Fault(method.lower(), 0, "dropped", None, times, chat_id, "drop"))
+
+    def drop_after(self, method: str, *, times: int = 1, chat_id: int | None = None) -> None:
+        """The next `times` calls of `method` are carried out, then their connection is
+        closed before the answer: Telegram acted, and the bot cannot know it did."""
+        self.faults.append(Fault(method.lower(), 0, "acted", None, times, chat_id, "act-drop"))
 
     def slow(
         self, method: str, seconds: float, *, times: int = 1_000_000, chat_id: int | None = None
@@ -899,9 +905,13 @@ class FakeBotAPI:
             handler = getattr(self, f"api_{method.lower()}", None)
             if handler is None:
                 raise ApiError(404, "Not Found")
+            act_then_drop = False
             for fault in self._check_faults(method, params):
                 if fault.kind == "delay":
                     await asyncio.sleep(fault.seconds)
+                    continue
+                if fault.kind == "act-drop":
+                    act_then_drop = True
                     continue
                 self.calls.append(Call(method, params, 0, {"ok": False, "fault": fault.kind}))
                 self._notify()
@@ -917,6 +927,12 @@ class FakeBotAPI:
                 await release.wait()
             result = await handler(params)
             status, response = 200, {"ok": True, "result": result}
+            if act_then_drop and request.transport is not None:
+                # Carried out (the person sees it), but the answer never reaches the bot.
+                self.calls.append(Call(method, params, status, response))
+                self._notify()
+                request.transport.abort()
+                return web.Response(status=504)
         except ApiError as exc:
             status = exc.status
             response = {"ok": False, "error_code": exc.status, "description": exc.description}

@@ -44,6 +44,7 @@ from fake_bot_api import TOKEN, FakeBotAPI, FakeUser
 from bot.engine import Engine
 from bot.i18n import Locales, default_locales_dir
 from bot.storage import DB_FILE, GuardedStorage, SQLiteStorage
+from bot.telegram.app import register_commands
 from bot.telegram.render import render_reply, visible_text
 
 FAST_TIMEOUTS = {"read_timeout": 1.0}
@@ -95,14 +96,13 @@ async def test_429_on_a_button_press(engine: Engine, tmp_path: Path) -> None:
         pytest.param(
             lambda api: api.fail("sendMessage", 503, "Service Unavailable", times=2), id="503x2"
         ),
-        pytest.param(lambda api: api.stall("sendMessage", chat_id=ALICE.id), id="timeout"),
-        pytest.param(lambda api: api.drop("sendMessage", chat_id=ALICE.id), id="dropped"),
         pytest.param(
-            lambda api: (api.drop("sendMessage"), api.fail("sendMessage", 504)), id="mixed"
+            lambda api: (api.fail("sendMessage", 500), api.fail("sendMessage", 504)), id="mixed"
         ),
     ],
 )
 async def test_send_message_failures_are_retried(engine: Engine, tmp_path: Path, inject) -> None:
+    """Telegram answered with an error status: it did not act, so sending again is safe."""
     async with running_bot(engine, tmp_path, build=FAST_TIMEOUTS) as bot:
         inject(bot.api)
         reply = await bot.say(ALICE, "how do i register with a gp")
@@ -114,13 +114,68 @@ async def test_send_message_failures_are_retried(engine: Engine, tmp_path: Path,
         assert bot.errors == []
 
 
+async def test_act_then_drop_gives_one_answer_not_two(
+    engine: Engine, tmp_path: Path, caplog
+) -> None:
+    """Telegram delivers the answer, then the connection drops before the bot hears so.
+    Sending it again would show the person the same answer twice: it is not repeated."""
+    caplog.set_level(logging.INFO, logger="bot")
+    async with running_bot(engine, tmp_path, build=FAST_TIMEOUTS) as bot:
+        bot.api.drop_after("sendMessage", chat_id=ALICE.id)
+        bot.api.send_text(ALICE, "how do i register with a gp")
+        await bot.api.wait_for(lambda: "not repeated" in caplog.text)
+        await bot.sentinel()  # everything before it is handled
+        answers = bot.api.sent(ALICE.id)
+        assert len(answers) == 1 and text_of(answers[0]).startswith("Registering with a GP")
+        assert len(bot.api.calls_to("sendMessage", ok=True)) == len(bot.api.sent()) == 2
+        assert (await bot.say(ALICE, "/start")).ok  # and the bot carries on
+        assert "how do i register" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "inject",
+    [
+        pytest.param(lambda api: api.stall("sendMessage", chat_id=ALICE.id), id="timeout"),
+        pytest.param(lambda api: api.drop("sendMessage", chat_id=ALICE.id), id="dropped"),
+    ],
+)
+async def test_a_send_that_may_have_been_delivered_is_not_repeated(
+    engine: Engine, tmp_path: Path, caplog, inject
+) -> None:
+    """A time-out or a connection lost after the request left: the bot cannot tell whether
+    Telegram acted (see the test above), so it never sends twice; it logs and carries on."""
+    caplog.set_level(logging.INFO, logger="bot")
+    async with running_bot(engine, tmp_path, build=FAST_TIMEOUTS) as bot:
+        inject(bot.api)
+        bot.api.send_text(ALICE, "how do i register with a gp")
+        await bot.api.wait_for(lambda: network_errors(caplog.records))
+        assert len(bot.api.calls_to("sendMessage")) == 1  # tried once, not repeated
+        assert "not repeated" in caplog.text
+        assert (await bot.say(ALICE, "/start")).ok
+        assert "how do i register" not in caplog.text
+
+
+@pytest.mark.parametrize("inject", ["stall", "drop", "drop_after"])
+async def test_repeatable_calls_are_retried_after_any_failure(
+    engine: Engine, tmp_path: Path, inject: str
+) -> None:
+    """setMyCommands twice changes nothing, so it is retried whatever happened."""
+    async with running_bot(engine, tmp_path, build=FAST_TIMEOUTS) as bot:
+        await bot.api.wait_for(lambda: ("default", "") in bot.api.commands)
+        bot.api.commands.clear()
+        getattr(bot.api, inject)("setMyCommands")
+        await register_commands(bot.app)
+        assert ("default", "") in bot.api.commands
+        assert bot.errors == []
+
+
 async def test_when_retries_run_out_the_bot_carries_on(
     engine: Engine, tmp_path: Path, caplog
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot")
     async with running_bot(engine, tmp_path, build=FAST_TIMEOUTS) as bot:
-        request = bot.app.bot.request
-        request.retries, request.backoff = 2, 0.01
+        limiter = bot.app.bot.rate_limiter
+        limiter.retries, limiter.backoff = 2, 0.01
         bot.api.fail("sendMessage", 502, times=3, chat_id=ALICE.id)
         bot.api.send_text(ALICE, "how do i register with a gp")
         await bot.api.wait_for(lambda: network_errors(caplog.records))
