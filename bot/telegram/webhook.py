@@ -32,6 +32,7 @@ import asyncio
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -79,6 +80,25 @@ def json_depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+class _Connection(web.RequestHandler):
+    """aiohttp's handler for one connection, telling the server when it ends.
+
+    The cap is counted from the moment a connection is accepted: asyncio accepts up to
+    `backlog` connections in one go and only then calls their `connection_made`, so
+    aiohttp's own list lags behind by a whole batch.
+    """
+
+    def __init__(
+        self, on_lost: Callable[[_Connection], None], manager: web.Server, **kwargs: Any
+    ) -> None:
+        super().__init__(manager, **kwargs)
+        self._on_lost = on_lost
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._on_lost(self)
+        super().connection_lost(exc)
+
+
 class _Refused(asyncio.Protocol):
     """A connection over the cap with nothing idle to make room: closed at once."""
 
@@ -108,20 +128,21 @@ class WebhookServer:
         self.refusals = ThrottledLog(log)
         self._server: web.Server | None = None
         self._listener: asyncio.Server | None = None
+        self._open: dict[_Connection, None] = {}  # oldest first
         self._busy: set[object] = set()  # connections whose request head is complete
         self._previous_handler: Any = None
+        self.evicted = 0  # idle connections closed to make room (for tests and operators)
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._open)
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = web.Server(
-            self._handle,
-            handler_cancellation=True,  # a client that hangs up stops its handler
-            keepalive_timeout=self.limits.header_timeout,
-            lingering_time=0,  # never read the rest of a refused body
-            access_log=None,
-        )
+        # handler_cancellation: a client that hangs up stops its handler
+        self._server = web.Server(self._handle, handler_cancellation=True)
         self._previous_handler = loop.get_exception_handler()
         loop.set_exception_handler(self._on_loop_error)
         try:
@@ -142,6 +163,7 @@ class WebhookServer:
         if self._listener is not None:
             self._listener.close()
         if self._server is not None:
+            self._server.pre_shutdown()  # idle keep-alive connections close now
             await self._server.shutdown(self.limits.shutdown_timeout)
         if self._listener is not None:
             await self._listener.wait_closed()
@@ -153,19 +175,36 @@ class WebhookServer:
     def _connection(self) -> asyncio.BaseProtocol:
         """The protocol for a new connection; over the cap, the oldest idle one goes."""
         assert self._server is not None
-        open_now = [c for c in self._server.connections if c.transport is not None]
-        if len(open_now) >= self.limits.max_connections:
-            idle = next((c for c in open_now if c not in self._busy), None)
+        if len(self._open) >= self.limits.max_connections:
+            idle = next(
+                (c for c in self._open if c not in self._busy and c.transport is not None), None
+            )
             self.refusals.log(
                 "cap",
                 "webhook: %d connections open (the cap); %s",
-                len(open_now),
-                "closed the oldest idle one" if idle else "refused a new one",
+                len(self._open),
+                "closing the oldest idle ones" if idle else "refusing new ones",
             )
             if idle is None:
                 return _Refused()
+            del self._open[idle]
             idle.force_close()
-        return self._server()
+            self.evicted += 1
+        connection = _Connection(
+            self._closed,
+            self._server,
+            loop=asyncio.get_running_loop(),
+            # from the start of the connection (aiohttp >= 3.10) and after each answer:
+            # a client that has not sent a whole request head by then is disconnected
+            keepalive_timeout=self.limits.header_timeout,
+            lingering_time=0,  # never read the rest of a refused body
+            access_log=None,
+        )
+        self._open[connection] = None
+        return connection
+
+    def _closed(self, connection: _Connection) -> None:
+        self._open.pop(connection, None)
 
     def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         if str(context.get("message", "")).startswith(ACCEPT_FAILED):
