@@ -172,8 +172,9 @@ class Config:
         """The HMAC key for user ids, resolved once: BOT_SECRET, else a generated key file.
 
         `run` refuses to start without BOT_SECRET (bot.telegram.run); the key file, outside
-        BOT_DATA_DIR, is for `chat` and tests. Resolved on the first call and kept: a key
-        that changed while running would file the same person under two codes.
+        BOT_DATA_DIR, serves tests and tools that build the bot without `run`. Resolved on
+        the first call and kept: a key that changed while running would file the same
+        person under two codes.
         """
         if not self._key:
             if self.secret is not None:

@@ -2,8 +2,8 @@
 
 Our own loggers (`bot.*`) log update type, outcome, topic id and timings only, at the level
 chosen by LOG_LEVEL. The libraries are another matter: at DEBUG python-telegram-bot logs the
-parameters of every Bot API call and every webhook body, httpx logs request URLs (with the
-token), and PTB logs a malformed webhook body at CRITICAL. So the library loggers are held at
+parameters of every Bot API call, httpx logs request URLs (with the token), and aiohttp
+(the webhook server) can log a request it failed on. So the library loggers are held at
 WARNING or above whatever LOG_LEVEL says, and a `RedactingFilter` on them and on our handler
 strips ids, tokens, quoted text and JSON-like payloads from anything they still emit.
 """
@@ -15,7 +15,16 @@ import re
 import sys
 import traceback
 
-LIBRARY_LOGGERS = ("telegram", "httpx", "httpcore", "tornado", "hpack", "asyncio", "aiolimiter")
+LIBRARY_LOGGERS = (
+    "telegram",
+    "httpx",
+    "httpcore",
+    "aiohttp",
+    "tornado",
+    "hpack",
+    "asyncio",
+    "aiolimiter",
+)
 OUR_LOGGER = "bot"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
