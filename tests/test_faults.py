@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import re
+import resource
 import shutil
 import signal
 import sqlite3
@@ -32,6 +33,7 @@ from conftest import (
     CAROL,
     GP,
     SECRET,
+    Conversation,
     Lines,
     copy_app,
     operator_env,
@@ -42,12 +44,16 @@ from conftest import (
 from fake_bot_api import TOKEN, FakeBotAPI, FakeUser
 
 from bot.engine import Engine
-from bot.i18n import Locales, default_locales_dir
+from bot.i18n import Locales, default_locales, default_locales_dir
 from bot.storage import DB_FILE, GuardedStorage, SQLiteStorage
 from bot.telegram.app import register_commands
 from bot.telegram.render import render_reply, visible_text
 
 FAST_TIMEOUTS = {"read_timeout": 1.0}
+NOT_SAVED = (
+    "I could not save this choice just now, so I may not remember it next time. Please "
+    "choose your language again later."
+)
 DANA = FakeUser(424242004, "Dana", "en")  # an English app: her default is English
 
 
@@ -359,6 +365,10 @@ async def test_read_only_database(two_languages, tmp_path: Path, caplog) -> None
             for _ in range(3):  # saved choices are still read
                 assert text_of(await bot.say(ALICE, "/topics")) == menu_text(engine, other)
             await bot.choose_language(DANA, other)  # cannot be saved: answered all the same
+            chosen = visible_text(bot.api.calls_to("editMessageText", ok=True)[-1].params["text"])
+            _ = engine.locales.translations(other).gettext
+            assert chosen.startswith(_("Language: {language}.").split("{")[0])  # in `other`
+            assert _(NOT_SAVED) in chosen and _(NOT_SAVED) != NOT_SAVED  # and says so
             assert text_of(await bot.say(DANA, "/topics")) == menu_text(engine, "en")
             failures = [m for m in storage_log(caplog) if "failed" in m]
             assert len(failures) == 1 and "readonly" in failures[0].replace("-", "")
@@ -369,6 +379,8 @@ async def test_read_only_database(two_languages, tmp_path: Path, caplog) -> None
             clock.now += 61
             await bot.choose_language(DANA, other)
             assert bot.has_row(DANA)
+            chosen = visible_text(bot.api.calls_to("editMessageText", ok=True)[-1].params["text"])
+            assert engine.locales.translations(other).gettext(NOT_SAVED) not in chosen
             assert text_of(await bot.say(DANA, "/topics")) == menu_text(engine, other)
             assert any("works again" in m for m in storage_log(caplog))
             assert bot.errors == []
@@ -397,6 +409,64 @@ async def test_corrupt_database_then_replaced(two_languages, tmp_path: Path, cap
         assert bot.has_row(ALICE)
         assert any("works again" in m for m in storage_log(caplog))
         assert bot.errors == []
+
+
+def full_disk() -> None:
+    """In the child before exec: every write that would grow a file fails (EFBIG), as on a
+    full disk; SIGXFSZ ignored so that the write fails instead of killing the process."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+
+async def test_a_full_disk_gives_honest_replies(tmp_path: Path) -> None:
+    """`python -m bot run` on a disk with no room from the first start: it answers, says
+    a language choice could not be saved (in that language), says /forget could not
+    delete, and leaves no key file anywhere (the key is BOT_SECRET)."""
+    async with FakeBotAPI() as api:
+        env = operator_env(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=api.base_url)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            preexec_fn=full_disk,
+        )
+        stderr = Lines(proc.stderr)
+        try:
+            await api.wait_for(lambda: api.polls, timeout=60)
+            person = Person(api)
+            assert (await person.say(ALICE, "how do i register with a gp")).ok
+            await person.choose_language(ALICE, "fr")
+            chosen = visible_text(api.calls_to("editMessageText", ok=True)[-1].params["text"])
+            _ = default_locales().translations("fr").gettext
+            assert _(NOT_SAVED) != NOT_SAVED and _(NOT_SAVED) in chosen
+            asked = await person.say(ALICE, "/forget")
+            await person.press(ALICE, asked.result, "forget:yes")
+            done = visible_text(api.calls_to("editMessageText", ok=True)[-1].params["text"])
+            assert "could not delete it just now" in done
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 60)
+        logs = await stderr.close()
+    assert proc.returncode == 0, logs
+    assert "storage" in logs and "failed" in logs
+    assert "Traceback" not in logs
+    data = tmp_path / "data"
+    assert not list(data.rglob("*.key")) and not list(data.rglob("*.tmp"))
+    assert not any(p.stat().st_size for p in data.rglob("*") if p.is_file())
+
+
+class Person(Conversation):
+    """Someone talking to a bot that runs as a subprocess."""
+
+    reply_timeout = 30.0
+
+    def __init__(self, api: FakeBotAPI) -> None:
+        self.api = api
 
 
 async def test_storage_cool_down_spares_the_bot_a_wait_per_message(tmp_path: Path) -> None:
@@ -516,3 +586,28 @@ async def test_sigterm_under_load_finishes_in_flight_updates_and_loses_none(
         assert code == 0, log
         for user in everyone:
             assert len(api.sent(user.id)) == 1, user  # nothing lost, nothing twice
+
+
+async def test_the_daily_purge_is_an_application_task_and_retries_failed_deletions(
+    engine: Engine, tmp_path: Path, caplog
+) -> None:
+    """The purge runs through Application.create_task (PTB awaits it at stop) and deletes
+    what a failed /forget left; its timer is gone once the bot has stopped."""
+    caplog.set_level(logging.INFO, logger="bot")
+    async with running_bot(engine, tmp_path) as bot:
+        await bot.api.wait_for(lambda: "purge: removed" in caplog.text)
+        storage = bot.services.storage
+        await storage.set_language(ALICE.id, "en")
+        assert bot.has_row(ALICE)
+        storage._pending_forget.add(ALICE.id)  # as after a /forget that failed
+        await schedule_purge_now(bot.app)
+        await bot.api.wait_for(lambda: not bot.has_row(ALICE))
+        assert storage.pending_forgets == 0
+        assert "deletion(s) that had failed are done now" in caplog.text
+    assert bot.services.timers == []
+
+
+async def schedule_purge_now(app) -> None:
+    from bot.telegram.app import purge_once
+
+    await app.create_task(purge_once(app.bot_data["services"].storage), name="purge-test")
