@@ -198,18 +198,26 @@ class _Model:
         self.words = sorted(f[2:] for f in self.feature_ids if f.startswith("w:"))
         self.word_set = frozenset(self.words)
         self.texts = [p.text for p in phrases]
-        # Typo correction compares an unknown word only with known words of similar length
-        # (within 2) that begin with its first or second letter (see `correct`).
-        self.typo_windows: dict[tuple[str, int], list[str]] = {}
-        for word in self.words:
-            for n in range(len(word) - 2, len(word) + 3):
-                self.typo_windows.setdefault((word[0], n), []).append(word)
+        self._typo_windows: dict[tuple[str, int], list[str]] | None = None
         by_label: dict[str, list[int]] = {}
         for i, phrase in enumerate(phrases):
             by_label.setdefault(phrase.label, []).append(i)
         self.texts_by_label = {label: array("l", idxs) for label, idxs in by_label.items()}
         self._positions: dict[int, int] | None = None
         self._label_counts: list[dict[int, float]] | None = None
+
+    @property
+    def typo_windows(self) -> dict[tuple[str, int], list[str]]:
+        """Typo correction compares an unknown word only with known words of similar length
+        (within 2) that begin with its first or second letter (see `correct`). Built on
+        first use: a restart from the snapshot need not wait for it."""
+        if self._typo_windows is None:
+            windows: dict[tuple[str, int], list[str]] = {}
+            for word in self.words:
+                for n in range(len(word) - 2, len(word) + 3):
+                    windows.setdefault((word[0], n), []).append(word)
+            self._typo_windows = windows
+        return self._typo_windows
 
     def position(self, phrase: Phrase) -> int | None:
         """Where `phrase` (this very object) is in `phrases`; for leave-one-out only, so
