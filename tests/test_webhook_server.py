@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import resource
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -22,7 +24,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import ALICE, HOOK_SECRET, webhook_bot
+from conftest import ALICE, HOOK_SECRET, ROOT, Lines, free_port, operator_env, webhook_bot
+from fake_bot_api import TOKEN, FakeBotAPI
 
 from bot.engine import Engine
 from bot.telegram.webhook import ACCEPT_FAILED, Limits, json_depth_exceeds
@@ -232,3 +235,65 @@ def test_json_depth() -> None:
     assert not json_depth_exceeds({"a": [1, {"b": 2}]}, 3)
     assert json_depth_exceeds({"a": [1, {"b": [2]}]}, 3)
     assert not json_depth_exceeds("text", 0)
+
+
+FEW_DESCRIPTORS = 64
+
+
+def few_descriptors() -> None:
+    """In the child before exec: a descriptor limit the test can exhaust quickly."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (FEW_DESCRIPTORS, FEW_DESCRIPTORS))
+
+
+async def test_running_out_of_descriptors_logs_a_line_not_a_flood(tmp_path: Path) -> None:
+    """`python -m bot run --webhook` with 64 file descriptors, and more connections than
+    that: accepting fails with EMFILE for as long as they stay open. asyncio backs off a
+    second each time and the server logs one line; once they go, Telegram gets in."""
+    async with FakeBotAPI() as api:
+        port = free_port()
+        env = operator_env(
+            tmp_path,
+            TELEGRAM_BOT_TOKEN=TOKEN,
+            TELEGRAM_API_BASE_URL=api.base_url,
+            WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
+            WEBHOOK_LISTEN="127.0.0.1",
+            PORT=str(port),
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            "--webhook",
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            preexec_fn=few_descriptors,
+        )
+        stderr = Lines(proc.stderr)
+        idle: list[socket.socket] = []
+        try:
+            await api.wait_for(lambda: api.webhook is not None, timeout=60)
+            for _ in range(FEW_DESCRIPTORS * 2):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                sock.connect_ex(("127.0.0.1", port))
+                idle.append(sock)
+            await stderr.wait_for("cannot accept connections", timeout=30)
+            await asyncio.sleep(3)  # a window in which a flood would show
+            for sock in idle:
+                sock.close()
+            idle.clear()
+            api.send_text(ALICE, "/start")
+            await api.wait_for(lambda: api.sent(ALICE.id), timeout=30)
+        finally:
+            for sock in idle:
+                sock.close()
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 60)
+        logs = await stderr.close()
+    assert proc.returncode == 0, logs[-2000:]
+    assert logs.count("cannot accept connections") == 1, logs[-2000:]
+    assert len(logs) < 20_000
+    assert "Traceback" not in logs
