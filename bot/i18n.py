@@ -138,17 +138,24 @@ class Translations:
         self._mo = buffer.getvalue()
         self._gnu = gettext.GNUTranslations(io.BytesIO(self._mo))
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Picklable (bot.snapshot): GNUTranslations holds its plural rule as a closure,
-        so the compiled catalogue is kept instead and read again on unpickling."""
-        state = dict(self.__dict__)
-        del state["_gnu"]
-        return state
+    @property
+    def mo(self) -> bytes:
+        """The compiled catalogue (gettext's .mo format; empty for English)."""
+        return self._mo
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        mo = state.get("_mo")
-        self._gnu = gettext.GNUTranslations(io.BytesIO(mo)) if mo else gettext.NullTranslations()
+    @classmethod
+    def from_parts(
+        cls, code: str, current: dict[str, str], fuzzy: set[str], mo: bytes
+    ) -> Translations:
+        """Translations as stored by bot.snapshot: plain strings and the .mo bytes, read by
+        gettext exactly as a .mo file would be (OSError when they are not a catalogue)."""
+        translations = cls(code)
+        translations.current = dict(current)
+        translations.fuzzy = set(fuzzy)
+        translations._mo = mo
+        if mo:
+            translations._gnu = gettext.GNUTranslations(io.BytesIO(mo))
+        return translations
 
     def gettext(self, message: str) -> str:
         return self._gnu.gettext(message)
@@ -186,6 +193,22 @@ class Locales:
             return
         for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
             self._load(folder)
+
+    @classmethod
+    def from_parts(
+        cls,
+        root: Path,
+        data: dict[str, LocaleData],
+        problems: list[Problem],
+        catalogue_problems: list[Problem],
+    ) -> Locales:
+        """Locales read before and stored by bot.snapshot, without parsing any file."""
+        locales = cls.__new__(cls)
+        locales.root = root
+        locales.problems = list(problems)
+        locales.catalogue_problems = list(catalogue_problems)
+        locales.data = dict(data)
+        return locales
 
     # -------------------------------------------------------------- loading
 

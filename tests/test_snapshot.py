@@ -50,9 +50,10 @@ class Builds:
             read_content, dirs["content_dir"], dirs["locales_dir"], fresh=True
         )
 
-    def __call__(self):
+    def __call__(self, locales=None):
         self.count += 1
-        return self.read()
+        self.given = locales  # the translations from the snapshot, or None
+        return self.read(locales=locales)
 
 
 def load(dirs: dict[str, Path], builds: Builds, secret: bytes = SECRET) -> tuple[Engine, bool]:
@@ -77,6 +78,7 @@ def test_second_start_reuses_the_snapshot_and_answers_the_same(dirs) -> None:
     assert oct(dirs["data_dir"].stat().st_mode & 0o777) == "0o700"
     again, reused = load(dirs, builds)
     assert reused and builds.count == 2  # the content itself is read (and checked) again
+    assert builds.given is not None  # the translations came from the snapshot
     assert answers(again) == answers(built)
     assert [r.outcome for r in answers(again)].count(answers(again)[0].outcome) < len(QUESTIONS)
     # translations (with their plural rules) survive the round trip
@@ -176,7 +178,16 @@ def test_a_signed_pickle_never_runs(dirs, tmp_path: Path, caplog, name: str) -> 
     assert not path.exists() or snapshot.read(path, SECRET) is not None  # replaced
 
 
-@pytest.mark.parametrize("lie", ["label out of range", "starts past the end", "not JSON"])
+@pytest.mark.parametrize(
+    "lie",
+    [
+        "label out of range",
+        "starts past the end",
+        "not JSON",
+        "catalogue not a catalogue",
+        "a translation not a string",
+    ],
+)
 def test_a_signed_but_inconsistent_snapshot_is_not_used(dirs, lie: str, caplog) -> None:
     """Well signed, well framed, but not what `encode` writes: refused, never half-used."""
     load(dirs, Builds(dirs))
@@ -192,6 +203,12 @@ def test_a_signed_but_inconsistent_snapshot_is_not_used(dirs, lie: str, caplog) 
         model["phrases"] = [p for p in model["phrases"] if p[1] == model["labels"][0]]
     elif lie == "starts past the end":
         model["arrays"]["starts"][1] += 10**9
+    elif lie == "catalogue not a catalogue":
+        french = next(x for x in header["locales"]["languages"] if x["code"] == "fr")
+        french["mo"] = model["arrays"]["weights"]  # some bytes, not a .mo file
+    elif lie == "a translation not a string":
+        french = next(x for x in header["locales"]["languages"] if x["code"] == "fr")
+        french["current"]["All topics"] = ["not", "a", "string"]
     encoded = b"{not json" if lie == "not JSON" else json.dumps(header).encode()
     forged = (
         snapshot.MAGIC

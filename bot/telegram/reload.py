@@ -35,11 +35,16 @@ MAX_LOGGED_PROBLEMS = 50
 
 
 def read_content(
-    content_dir: Path | None = None, locales_dir: Path | None = None, *, fresh: bool = False
+    content_dir: Path | None = None,
+    locales_dir: Path | None = None,
+    *,
+    fresh: bool = False,
+    locales: Locales | None = None,
 ) -> tuple[Catalogue, Locales]:
     """The catalogue and translations in `content_dir` and `locales_dir`, checked;
     ContentInvalid on any error. `fresh` (a reload) reads the translations again even from
-    the default directory."""
+    the default directory; `locales` (from bot.snapshot) are used instead of reading them,
+    and checked the same way."""
     content_dir = content_dir or default_content_dir()
     default_dir = not fresh and (locales_dir is None or Path(locales_dir) == default_locales_dir())
     locales_dir = Path(locales_dir or default_locales_dir())
@@ -52,7 +57,8 @@ def read_content(
     # At start-up the process-wide default Locales is used (the console and CLI share it);
     # a reload always reads the files afresh. Each catalogue is checked strictly as it is
     # read (bot.i18n.read_catalogue), not parsed a second time here.
-    locales = default_locales() if default_dir else Locales(locales_dir)
+    if locales is None:
+        locales = default_locales() if default_dir else Locales(locales_dir)
     problems.extend(locales.catalogue_problems)
     problems.extend(locales.problems)
     if catalogue is None or errors_only(problems):
