@@ -190,7 +190,7 @@ class Config:
         return hmac.new(self.hmac_key(), b"telegram-webhook-secret", hashlib.sha256).hexdigest()
 
     def webhook_path(self) -> str:
-        """The local path PTB's webhook server listens on: the path of WEBHOOK_URL."""
+        """The local path the webhook server listens on: the path of WEBHOOK_URL."""
         if not self.webhook_url:
             return ""
         return urlsplit(self.webhook_url).path.lstrip("/")
