@@ -68,7 +68,7 @@ def network_errors(records: list[logging.LogRecord]) -> list[str]:
 async def test_429_reply_is_sent_after_the_wait(
     engine: Engine, tmp_path: Path, rate_limit: str
 ) -> None:
-    """With the AIORateLimiter (it retries 429 itself) and without it (ResilientRequest)."""
+    """With the AIORateLimiter (it retries 429 itself) and without it (RetryingLimiter)."""
     async with running_bot(engine, tmp_path, BOT_RATE_LIMIT=rate_limit) as bot:
         bot.api.fail("sendMessage", 429, retry_after=1, chat_id=ALICE.id)
         reply = await bot.say(ALICE, "how do i register with a gp")
