@@ -387,3 +387,12 @@ async def test_choosing_again_after_a_failed_forget_keeps_the_new_choice(tmp_pat
     assert await guarded.set_language(USER, "fr") is True
     assert guarded.pending_forgets == 0
     assert await guarded.get_language(USER) == "fr"
+
+
+def test_an_unusable_key_file_gives_one_key_per_process_not_one_per_call(tmp_path: Path) -> None:
+    """The key file cannot be written (its directory is a file): the same process-only key
+    on every call, so rows written now can still be found (and forgotten) until a restart."""
+    (tmp_path / "keys").write_text("a file where the key's directory should be")
+    config = Config.from_env(env_for(tmp_path))
+    first = config.hmac_key()
+    assert len(first) == 64 and config.hmac_key() == first
