@@ -222,7 +222,8 @@ async def test_language_choice_is_stored_under_a_keyed_hash(bot: Harness) -> Non
 
 async def test_privacy_and_help(bot: Harness) -> None:
     privacy = text_of(await bot.say(ALICE, "/privacy"))
-    for needle in ("language", "180 days", "/forget", "Telegram id", "delete the chat in Telegram"):
+    needles = ("language", "180 days", "/forget", "Telegram id", "delete the chat in Telegram")
+    for needle in needles:
         assert needle in privacy
     help_text = text_of(await bot.say(ALICE, "/help"))
     assert f"@{BOT_USERNAME}" in help_text and "/topics" in help_text
