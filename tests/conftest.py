@@ -285,9 +285,10 @@ def operator_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 async def start_operator(
-    env: dict[str, str], *args: str, cwd: Path = ROOT
+    env: dict[str, str], *args: str, cwd: Path = ROOT, **options: Any
 ) -> asyncio.subprocess.Process:
-    """`python -m bot run ARGS` (from `cwd`, whose `bot` package is the one run)."""
+    """`python -m bot run ARGS` (from `cwd`, whose `bot` package is the one run);
+    `options` go to the subprocess (a `preexec_fn`, another `stdout`)."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -296,8 +297,7 @@ async def start_operator(
         *args,
         cwd=cwd,
         env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        **{"stdout": asyncio.subprocess.PIPE, "stderr": asyncio.subprocess.PIPE, **options},
     )
 
 

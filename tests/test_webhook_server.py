@@ -24,7 +24,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import ALICE, HOOK_SECRET, ROOT, Lines, free_port, operator_env, webhook_bot
+from conftest import (
+    ALICE,
+    HOOK_SECRET,
+    Lines,
+    free_port,
+    operator_env,
+    start_operator,
+    webhook_bot,
+)
 from fake_bot_api import TOKEN, FakeBotAPI
 
 from bot.engine import Engine
@@ -259,17 +267,8 @@ async def test_running_out_of_descriptors_logs_a_line_not_a_flood(tmp_path: Path
             WEBHOOK_LISTEN="127.0.0.1",
             PORT=str(port),
         )
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            "--webhook",
-            cwd=ROOT,
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            preexec_fn=few_descriptors,
+        proc = await start_operator(
+            env, "--webhook", stdout=asyncio.subprocess.DEVNULL, preexec_fn=few_descriptors
         )
         stderr = Lines(proc.stderr)
         idle: list[socket.socket] = []
