@@ -125,12 +125,19 @@ def decide_alert(
             return Alert.CRISIS if phrase is Alarm.CRISIS else Alert.EMERGENCY
         # Long past ("last year", "two years ago") or the aftermath (a bill, a follow-up):
         # the question asked is answered, under the 999 line unless the encoder is sure
-        # the message reads as an ordinary question ("had a stroke in 2022, is physio free").
-        if verdict is not None and verdict.danger < th.possible:
+        # the message reads as an ordinary question ("had a stroke in 2022, is physio
+        # free"), and under the crisis header when it reads as a crisis now ("I tried two
+        # years ago and tonight I will do it").
+        if verdict is None:
+            return Alert.POSSIBLE
+        if verdict.danger < th.possible:
             return None
-        return Alert.POSSIBLE
-    if verdict is None:
-        return None
+        return _from_encoder(verdict, match, past, th) or Alert.POSSIBLE
+    return None if verdict is None else _from_encoder(verdict, match, past, th)
+
+
+def _from_encoder(verdict: Verdict, match: Match, past: bool, th: AlertThresholds) -> Alert | None:
+    """The encoder stage's own decision."""
     answered_elsewhere = match.outcome is Outcome.ANSWER and match.label not in NEAR_CRISIS
     if verdict.crisis >= th.crisis or (
         not answered_elsewhere and verdict.crisis >= th.crisis_near

@@ -25,6 +25,8 @@ UNSURE = Match(Outcome.DID_YOU_MEAN, None, 20.0, ())
         # A listed phrase in the long past keeps the 999 line and answers the question.
         (Alarm.EMERGENCY, None, ANSWER, True, Alert.POSSIBLE),
         (Alarm.CRISIS, None, ANSWER, True, Alert.POSSIBLE),
+        (Alarm.CRISIS, Verdict(0.0, 0.95), ANSWER, True, Alert.CRISIS),  # "...and tonight"
+        (Alarm.EMERGENCY, Verdict(0.1, 0.1), ANSWER, True, None),  # reads as ordinary
         (None, None, ANSWER, False, None),
         (None, Verdict(0.1, 0.1), ANSWER, False, None),
         (None, Verdict(0.35, 0.0), ANSWER, False, Alert.POSSIBLE),
