@@ -47,9 +47,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     problems += locales.problems + check_catalogues(args.locales)
     for problem in problems:
         print(problem)
-    if not errors_only(problems):
-        print(_encoder_status(args.content, locales))
     errors = errors_only(problems)
+    if not errors:
+        print(_encoder_status(args.content, locales))
     warnings = len(problems) - len(errors)
     print(f"{len(errors)} error(s), {warnings} warning(s)", file=sys.stderr)
     return 1 if errors else 0

@@ -17,8 +17,9 @@ import yaml
 
 from bot.alerts import ALERT_THRESHOLDS_FILE, AlertThresholds, decide_alert
 from bot.content import SAFE_LOADER
-from bot.engine import MAX_QUESTION
+from bot.engine import Analysis, Engine
 from bot.replies import Alert, Outcome
+from bot.semantic import Probe
 
 EVAL_DIR = Path(__file__).resolve().parent.parent / "eval" / "questions"
 TUNE, TEST = "tune", "test"
@@ -60,22 +61,22 @@ def read_questions(root: Path = EVAL_DIR) -> list[Question]:
     return out
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Observed:
-    """What the engine decided for one question (before the alert thresholds)."""
+    """What the engine decided for one question; `alert` may be re-decided from
+    `analysis` under other thresholds (`with_thresholds`)."""
 
     question: Question
+    analysis: Analysis
     alert: Alert | None
     topic: str | None  # the topic whose answer is shown
     outcome: Outcome
     suggested: tuple[str, ...]
-    phrase: object = None
-    verdict: object = None
-    match: object = None
-    past: bool = False
 
 
-def observe(engine, questions: Iterable[Question], probes: dict | None = None) -> list[Observed]:
+def observe(
+    engine: Engine, questions: Iterable[Question], probes: dict[str, Probe] | None = None
+) -> list[Observed]:
     """Run every question through the engine once (the costly part).
 
     `probes` replace the encoder's probe for the questions they name: for the tuning
@@ -83,24 +84,16 @@ def observe(engine, questions: Iterable[Question], probes: dict | None = None) -
     """
     out = []
     for q in questions:
-        analysis = engine.analyse(q.text)
-        if probes and q.text in probes and engine.semantic is not None:
-            th = engine.alert_thresholds
-            verdict = engine.semantic.judge(q.text[:MAX_QUESTION], probes[q.text])
-            alert = decide_alert(analysis.phrase, verdict, analysis.match, analysis.past, th)
-            analysis = replace(analysis, verdict=verdict, alert=alert)
+        analysis = engine.analyse(q.text, (probes or {}).get(q.text))
         reply = engine.answer(analysis)
         out.append(
             Observed(
                 q,
+                analysis,
                 reply.alert,
                 reply.topic if reply.outcome is Outcome.ANSWER else None,
                 reply.outcome,
                 tuple(c.topic for c in reply.candidates),
-                analysis.phrase,
-                analysis.verdict,
-                analysis.match,
-                analysis.past,
             )
         )
     return out
@@ -108,9 +101,11 @@ def observe(engine, questions: Iterable[Question], probes: dict | None = None) -
 
 def with_thresholds(observed: Sequence[Observed], th: AlertThresholds) -> list[Observed]:
     """The alerts the same analyses would raise under other thresholds."""
-    return [
-        replace(o, alert=decide_alert(o.phrase, o.verdict, o.match, o.past, th)) for o in observed
-    ]
+
+    def alert(a: Analysis) -> Alert | None:
+        return decide_alert(a.phrase, a.verdict, a.match, a.past, th)
+
+    return [replace(o, alert=alert(o.analysis)) for o in observed]
 
 
 @dataclass

@@ -26,7 +26,7 @@ import yaml
 from bot.content import SAFE_LOADER, Catalogue
 from bot.emergency import Alarm
 from bot.i18n import Locales
-from bot.matching import Match
+from bot.matching import Match, locale_examples
 from bot.normalise import normalise
 from bot.replies import Alert, Outcome
 from bot.semantic import CRISIS, EMERGENCY, Reference, Verdict
@@ -166,6 +166,16 @@ def crisis_topic(ranking: Iterable[tuple[str, float]]) -> str:
     return CRISIS_TOPICS[0]
 
 
+def alarm_phrases(catalogue: Catalogue, locales: Locales) -> tuple[list[str], list[str]]:
+    """(emergency, crisis) phrases: the English ones and every language's."""
+    emergency = list(catalogue.emergency.phrases)
+    crisis = list(catalogue.emergency.crisis_phrases)
+    for data in locales.data.values():
+        emergency += [str(p) for p in (data.examples or {}).get("emergency") or ()]
+        crisis += [str(p) for p in (data.examples or {}).get("crisis") or ()]
+    return emergency, crisis
+
+
 def alarm_sentences(root: Path) -> list[Reference]:
     """Whole messages, in every language, that describe an emergency or a crisis happening
     now, and ordinary questions that sound close (a past emergency, a mild symptom, a
@@ -200,16 +210,11 @@ def references(catalogue: Catalogue, locales: Locales) -> list[Reference]:
 
     for ref in alarm_sentences(catalogue.root):
         add(ref.text, ref.label)
-    for phrase in catalogue.emergency.crisis_phrases:
+    emergency, crisis = alarm_phrases(catalogue, locales)
+    for phrase in crisis:
         add(phrase, CRISIS)
-    for phrase in catalogue.emergency.phrases:
+    for phrase in emergency:
         add(phrase, EMERGENCY)
-    for data in locales.data.values():
-        examples = data.examples or {}
-        for phrase in examples.get("crisis") or ():
-            add(phrase, CRISIS)
-        for phrase in examples.get("emergency") or ():
-            add(phrase, EMERGENCY)
     for topic in catalogue.topics.values():
         for example in topic.examples:
             add(example, topic.public_id)
@@ -218,17 +223,7 @@ def references(catalogue: Catalogue, locales: Locales) -> list[Reference]:
             add(example, "")
     for example in catalogue.out_of_scope.examples:
         add(example, "")
-    for data in locales.data.values():
-        if not data.language.shipped:
-            continue
-        examples = data.examples or {}
-        for topic_id, items in (examples.get("topics") or {}).items():
-            if topic_id in catalogue.topics:
-                for item in items or ():
-                    add(item, catalogue.topics[topic_id].public_id)
-        for items in (examples.get("small_talk") or {}).values():
-            for item in items or ():
-                add(item, "")
-        for item in examples.get("out_of_scope") or ():
-            add(item, "")
+    for text, label, _lang in locale_examples(catalogue, locales):
+        topic = catalogue.topics.get(label)
+        add(text, topic.public_id if topic else "")
     return refs

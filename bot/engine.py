@@ -19,6 +19,7 @@ from babel.dates import format_date
 from bot.alerts import (
     EMERGENCY_TOPIC,
     AlertThresholds,
+    alarm_phrases,
     crisis_topic,
     decide_alert,
     mentions_past,
@@ -30,17 +31,17 @@ from bot.langdetect import LanguageDetector
 from bot.markup import escape, join_units, units
 from bot.matching import (
     MAX_CANDIDATES,
-    OUT_OF_SCOPE,
     SMALL_TALK_PREFIX,
     Match,
     Matcher,
     Phrase,
     Thresholds,
     decide,
+    locale_examples,
 )
 from bot.normalise import normalise
 from bot.replies import Alert, Button, Candidate, Outcome, Reply
-from bot.semantic import Encoder, SemanticAlarm, VectorFile, Verdict
+from bot.semantic import Encoder, Probe, SemanticAlarm, VectorFile, Verdict
 
 MENU_BUTTON = "menu"
 CARD_BUTTON_PREFIX = "c:"
@@ -69,43 +70,13 @@ def load_thresholds(root: Path) -> Thresholds:
         return Thresholds()
 
 
-def alarm_phrases(catalogue: Catalogue, locales: Locales) -> tuple[list[str], list[str]]:
-    """(emergency, crisis) phrases: the English ones and every language's."""
-    emergency = list(catalogue.emergency.phrases)
-    crisis = list(catalogue.emergency.crisis_phrases)
-    for data in locales.data.values():
-        emergency += [str(p) for p in (data.examples or {}).get("emergency") or ()]
-        crisis += [str(p) for p in (data.examples or {}).get("crisis") or ()]
-    return emergency, crisis
-
-
 def locale_phrases(catalogue: Catalogue, locales: Locales) -> list[Phrase]:
-    """Native question phrasings of every shipped language, for matching across languages.
-
-    Languages still being written are left out: their examples have not been checked.
-    """
+    """Native question phrasings of every shipped language, for matching across languages."""
     phrases: list[Phrase] = []
-    intents = {i.name for i in catalogue.small_talk}
-    for code, data in locales.data.items():
-        if not data.language.shipped:
-            continue
-        examples = data.examples or {}
-
-        def add(text: object, label: str, code: str = code) -> None:
-            norm = normalise(str(text))
-            if norm:
-                phrases.append(Phrase(norm, label, code, True))
-
-        for topic_id, items in (examples.get("topics") or {}).items():
-            if topic_id in catalogue.topics:
-                for item in items or ():
-                    add(item, topic_id)
-        for name, items in (examples.get("small_talk") or {}).items():
-            if name in intents:
-                for item in items or ():
-                    add(item, SMALL_TALK_PREFIX + name)
-        for item in examples.get("out_of_scope") or ():
-            add(item, OUT_OF_SCOPE)
+    for text, label, code in locale_examples(catalogue, locales):
+        norm = normalise(text)
+        if norm:
+            phrases.append(Phrase(norm, label, code, True))
     return phrases
 
 
@@ -155,11 +126,13 @@ class Engine:
 
     # ------------------------------------------------------------------ analysis
 
-    def analyse(self, text: str) -> Analysis:
+    def analyse(self, text: str, probe: Probe | None = None) -> Analysis:
         """Match, alert and detected language for a question, without composing a reply.
 
         The encoder runs only when the phrase stage found nothing certain: a listed
         phrase already puts 999 first, and the encoder is most of the cost of a message.
+        `probe` replaces the encoder's trained one (evaluation: a probe that did not
+        learn from this question).
         """
         text = text[:MAX_QUESTION]
         norm = normalise(text)[:MAX_QUESTION]  # NFKC can make one character eighteen
@@ -168,7 +141,7 @@ class Engine:
         past = mentions_past(norm)
         verdict = None
         if self.semantic is not None and (phrase is None or past):
-            verdict = self.semantic.judge(text)
+            verdict = self.semantic.judge(text, probe)
         alert = decide_alert(phrase, verdict, match, past, self.alert_thresholds)
         detected = self.languages.detect(text, norm)
         return Analysis(match, phrase, verdict, past, alert, detected)

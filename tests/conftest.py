@@ -284,6 +284,18 @@ def operator_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def webhook_operator_env(tmp_path: Path, api: FakeBotAPI, port: int, **extra: str) -> dict:
+    """`operator_env` for `python -m bot run --webhook` on 127.0.0.1:`port` against `api`."""
+    return operator_env(
+        tmp_path,
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_BASE_URL=api.base_url,
+        WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
+        PORT=str(port),
+        **extra,
+    )
+
+
 async def start_operator(
     env: dict[str, str], *args: str, cwd: Path = ROOT, **options: Any
 ) -> asyncio.subprocess.Process:

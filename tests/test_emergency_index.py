@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.alerts import alarm_phrases
 from bot.emergency import MAX_INSERTED, Alarm, EmergencyDetector, _same_word
-from bot.engine import Engine, alarm_phrases
+from bot.engine import Engine
 from bot.normalise import normalise
 
 

@@ -39,6 +39,7 @@ from conftest import (
     stop_operator,
     text_of,
     webhook_bot,
+    webhook_operator_env,
 )
 from fake_bot_api import BOT_USERNAME, TOKEN, FakeBotAPI
 
@@ -526,14 +527,7 @@ async def test_operator_polling_round_trip_and_sigterm(tmp_path: Path) -> None:
 async def test_operator_webhook_round_trip(tmp_path: Path) -> None:
     async with FakeBotAPI() as api:
         port = free_port()
-        env = operator_env(
-            tmp_path,
-            TELEGRAM_BOT_TOKEN=TOKEN,
-            TELEGRAM_API_BASE_URL=api.base_url,
-            WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
-            PORT=str(port),
-            BOT_SECRET=SECRET,
-        )
+        env = webhook_operator_env(tmp_path, api, port, BOT_SECRET=SECRET)
         proc = await start_operator(env, "--webhook")
         try:
             await api.wait_for(lambda: api.webhook is not None, timeout=60)

@@ -29,11 +29,11 @@ from conftest import (
     HOOK_SECRET,
     Lines,
     free_port,
-    operator_env,
     start_operator,
     webhook_bot,
+    webhook_operator_env,
 )
-from fake_bot_api import TOKEN, FakeBotAPI
+from fake_bot_api import FakeBotAPI
 
 from bot.engine import Engine
 from bot.telegram.webhook import ACCEPT_FAILED, Limits, json_depth_exceeds
@@ -259,14 +259,7 @@ async def test_running_out_of_descriptors_logs_a_line_not_a_flood(tmp_path: Path
     second each time and the server logs one line; once they go, Telegram gets in."""
     async with FakeBotAPI() as api:
         port = free_port()
-        env = operator_env(
-            tmp_path,
-            TELEGRAM_BOT_TOKEN=TOKEN,
-            TELEGRAM_API_BASE_URL=api.base_url,
-            WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
-            WEBHOOK_LISTEN="127.0.0.1",
-            PORT=str(port),
-        )
+        env = webhook_operator_env(tmp_path, api, port, WEBHOOK_LISTEN="127.0.0.1")
         proc = await start_operator(
             env, "--webhook", stdout=asyncio.subprocess.DEVNULL, preexec_fn=few_descriptors
         )
